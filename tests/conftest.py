@@ -1,0 +1,38 @@
+"""Shared fixtures: real SQLite stores in temporary folders, the seeded untrained descriptor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ORIGINAL_TOYDATA = ROOT.parent / "shared" / "datasets" / "original-toydata"
+PROJECT_TOYDATA = ROOT / "toydata"
+
+
+@pytest.fixture(scope="session")
+def descriptor():
+    """MobileNetV3-small with seeded random weights (no pretrained weights offline)."""
+    from describe_images import untrained_descriptor
+
+    return untrained_descriptor(seed=0)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    from utils.storage import Store
+
+    return Store(tmp_path / "export")
+
+
+def original_toydata() -> list[Path]:
+    """The original app's 17 frames (skips the test when shared/ is not beside the checkout)."""
+    files = sorted(ORIGINAL_TOYDATA.glob("*.JPG"))
+    if len(files) != 17:
+        pytest.skip(f"original toydata not found in {ORIGINAL_TOYDATA}")
+    return files

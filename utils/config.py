@@ -1,0 +1,352 @@
+"""The one source of configuration: environment variables read by pydantic-settings.
+
+Every variable of the original app keeps its name and default. With ``PREFIX`` set
+(e.g. ``PREFIX=CAM1``) every variable is read as ``CAM1_<NAME>`` instead, so several
+dashboards can share one environment. A bad value stops start-up with a
+:class:`ConfigError` that names the variable and says what it accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from DataModels_BaslerCameraAdapter import TakePhotoParams
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOYDATA = PROJECT_ROOT / "toydata"
+
+VideoCodec = Literal["mp4v", "h264", "X264", "avc1", "HEVC"]
+CameraSourceKind = Literal["auto", "basler", "snapshot", "folder", "opencv"]
+SAVE_OPTIONS = ("distinct images", "video")
+
+_NONE_STRINGS = {"", "none", "null"}
+
+
+def _none_if_empty(value: Any) -> Any:
+    """Map the original app's spellings of "no value" ("", "None", "null") to None."""
+    if isinstance(value, str) and value.strip().lower() in _NONE_STRINGS:
+        return None
+    return value
+
+
+def _parse_int_list(value: Any) -> Any:
+    """Accept JSON ``[240, 320]``, a Python tuple ``(240, 320)`` or plain ``240,320``."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        if not text:
+            return []
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All settings of the dashboard and the capture engine (see README, "Configuration")."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, validate_default=True)
+
+    # ---- the original app's variables (same names, same defaults) ----
+    LOGGING_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "DEBUG", description="Log level of the app (the original app logged at DEBUG)."
+    )
+    TITLE: str = Field("Extract unique images", description="Title of the dashboard.")
+    INPUT_TEXT_TITLE: str = Field("Order number", description="Label of the order number input.")
+    INPUT_TEXT_PLACEHOLDER: str = Field(
+        "Please enter an order number here", description="Placeholder of the order number input."
+    )
+    IMAGE_SAVE_QUALITY: int = Field(95, ge=1, le=100, description="JPEG quality of saved images (1..100).")
+    LOOP_UPDATE_TIME: float = Field(
+        0.1, gt=0, le=10, description="Seconds between refreshes of the live view (0 < x <= 10)."
+    )
+    IMAGE_DISPLAY_WIDTH: int = Field(320, ge=32, le=4096, description="Width in pixels of the live image.")
+    GALLERY_N_COLUMNS: int = Field(6, ge=1, le=24, description="Columns of the gallery grid.")
+    GALLERY_OVERALL_HEIGHT: int | None = Field(
+        None, ge=100, description="Height in pixels of the scrolling gallery; empty: as tall as needed."
+    )
+    OPTIONS_IMAGE_RESOLUTION: Annotated[list[int], NoDecode] = Field(
+        [240, 320, 480, 512, 640, 960, 1024, 1280],
+        description="Choices of the maximum image side in pixels (each 32..8192).",
+    )
+    OPTIONS_IMAGE_RESOLUTION_INIT_IDX: int = Field(2, ge=0, description="Index of the preselected resolution.")
+    OPTIONS_SAVE_AS_CHOICE_INIT_IDX: int = Field(
+        0, ge=0, le=1, description="Preselected mode: 0 distinct images, 1 video."
+    )
+    OPTIONS_TH_MIN: float = Field(0.15, ge=0, description="Smallest threshold of the slider.")
+    OPTIONS_TH_MAX: float = Field(0.5, gt=0, description="Largest threshold of the slider.")
+    OPTIONS_TH_INC: float = Field(0.025, gt=0, description="Step of the threshold slider.")
+    OPTIONS_TH_INIT: float = Field(0.325, ge=0, description="Preselected threshold.")
+    IMAGES_PER_SECOND: int = Field(5, ge=1, le=60, description="Preselected frames requested per second.")
+    IMAGES_PER_SECOND_MIN: int = Field(1, ge=1, le=60, description="Lowest selectable rate.")
+    IMAGES_PER_SECOND_MAX: int = Field(23, ge=1, le=60, description="Highest selectable rate.")
+    VIDEO_CODEC: VideoCodec = Field(
+        "h264", description="Preferred video codec; if OpenCV lacks it, the next working one is used."
+    )
+    CAMERA_ADDRESS: str | None = Field(
+        None, description="Base URL of the BaslerCameraAdapter, e.g. http://camera:5050."
+    )
+    CAMERA_TOKEN: str | None = Field(None, description="Bearer token for the camera adapter (if it needs one).")
+    CAMERA_TIMEOUT: float = Field(5, gt=0, le=300, description="Seconds to wait for one camera answer.")
+    TEST_DATA_FOLDER: Path | None = Field(
+        None, description="Folder of images served by the demo camera (takes precedence over a camera)."
+    )
+
+    # ---- new settings ----
+    LAYOUT_LANDSCAPE: bool = Field(False, description="Wide page layout instead of centered.")
+    LOGFILE: Path | None = Field(None, description="Also write the log to this file (rotated at 10 MB).")
+    EXPORT_DIR: Path = Field(Path("./export"), description="Folder holding one sub-folder per order.")
+    DATABASE_URL: str | None = Field(
+        None,
+        description="SQLite database, as sqlite:///path/to/file.db; empty: EXPORT_DIR/capture.sqlite3.",
+    )
+    ORDER_NUMBER_MAX_LENGTH: int = Field(64, ge=1, le=200, description="Longest accepted order number.")
+    CAMERA_SOURCE: CameraSourceKind = Field(
+        "auto",
+        description="auto | basler | snapshot | folder | opencv. auto: TEST_DATA_FOLDER, else CAMERA_ADDRESS, "
+        "else CAMERA_SNAPSHOT_URL, else CAMERA_DEVICE, else the demo camera over toydata/.",
+    )
+    CAMERA_SNAPSHOT_URL: str | None = Field(
+        None, description="URL answering one JPEG/PNG per GET (generic IP camera)."
+    )
+    CAMERA_DEVICE: str | None = Field(
+        None, description="OpenCV source: webcam index (0), RTSP URL or video file."
+    )
+    CAMERA_PARAMS: TakePhotoParams = Field(
+        default_factory=TakePhotoParams,
+        description='Query parameters of /basler/take-photo as JSON, e.g. {"pixel_format": "BayerRG8", '
+        '"convert_to_format": "RGB"}.',
+    )
+    CAMERA_BACKOFF_MAX: float = Field(
+        10.0, gt=0, le=600, description="Longest pause in seconds between retries while the camera fails."
+    )
+    KEEP_ORIGINAL_BYTES: bool = Field(
+        False, description="Save the camera's frame bytes untouched instead of a resized JPEG."
+    )
+    DESCRIPTOR_WEIGHTS_FILE: Path | None = Field(
+        None, description="Local MobileNetV3-small ImageNet weights (.pth) for offline sites."
+    )
+    DESCRIPTOR_DOWNLOAD: bool = Field(
+        True, description="Let torchvision fetch the pretrained weights into its cache if missing."
+    )
+    DESCRIPTOR_FALLBACK: Literal["thumbnail", "untrained", "error"] = Field(
+        "thumbnail",
+        description="What to use when no pretrained weights load: thumbnail (colour thumbnail features), "
+        "untrained (seeded random MobileNetV3, for tests), error (refuse to capture).",
+    )
+    TORCH_NUM_THREADS: int = Field(1, ge=1, le=64, description="CPU threads of the feature network.")
+
+    @field_validator(
+        "GALLERY_OVERALL_HEIGHT",
+        "CAMERA_ADDRESS",
+        "CAMERA_TOKEN",
+        "TEST_DATA_FOLDER",
+        "LOGFILE",
+        "DATABASE_URL",
+        "CAMERA_SNAPSHOT_URL",
+        "CAMERA_DEVICE",
+        "DESCRIPTOR_WEIGHTS_FILE",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return _none_if_empty(value)
+
+    @field_validator("LOGGING_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        value = value.strip().upper() if isinstance(value, str) else value
+        return "WARNING" if value == "WARN" else value
+
+    @field_validator("OPTIONS_IMAGE_RESOLUTION", mode="before")
+    @classmethod
+    def _resolution_list(cls, value: Any) -> Any:
+        return _parse_int_list(value)
+
+    @field_validator("OPTIONS_IMAGE_RESOLUTION")
+    @classmethod
+    def _resolution_bounds(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("give at least one resolution")
+        bad = [v for v in value if not 32 <= v <= 8192]
+        if bad:
+            raise ValueError(f"each resolution must be 32..8192 pixels, got {bad}")
+        return value
+
+    @field_validator("CAMERA_PARAMS", mode="before")
+    @classmethod
+    def _params_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("CAMERA_ADDRESS", "CAMERA_SNAPSHOT_URL")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("http://", "https://")):
+            raise ValueError("use an http:// or https:// address")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _sqlite_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError("only SQLite is supported: write sqlite:///path/to/file.db")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.OPTIONS_TH_MIN >= self.OPTIONS_TH_MAX:
+            raise ValueError("OPTIONS_TH_MIN must be smaller than OPTIONS_TH_MAX")
+        if not self.OPTIONS_TH_MIN <= self.OPTIONS_TH_INIT <= self.OPTIONS_TH_MAX:
+            raise ValueError("OPTIONS_TH_INIT must lie between OPTIONS_TH_MIN and OPTIONS_TH_MAX")
+        if self.IMAGES_PER_SECOND_MIN > self.IMAGES_PER_SECOND_MAX:
+            raise ValueError("IMAGES_PER_SECOND_MIN must not exceed IMAGES_PER_SECOND_MAX")
+        if not self.IMAGES_PER_SECOND_MIN <= self.IMAGES_PER_SECOND <= self.IMAGES_PER_SECOND_MAX:
+            raise ValueError("IMAGES_PER_SECOND must lie between IMAGES_PER_SECOND_MIN and IMAGES_PER_SECOND_MAX")
+        if self.OPTIONS_IMAGE_RESOLUTION_INIT_IDX >= len(self.OPTIONS_IMAGE_RESOLUTION):
+            if "OPTIONS_IMAGE_RESOLUTION_INIT_IDX" not in self.model_fields_set:  # default index, shorter list
+                self.OPTIONS_IMAGE_RESOLUTION_INIT_IDX = len(self.OPTIONS_IMAGE_RESOLUTION) - 1
+                return self
+            raise ValueError(
+                "OPTIONS_IMAGE_RESOLUTION_INIT_IDX must be an index into OPTIONS_IMAGE_RESOLUTION "
+                f"(0..{len(self.OPTIONS_IMAGE_RESOLUTION) - 1})"
+            )
+        return self
+
+    # ---- derived values ----
+    @property
+    def database_path(self) -> Path:
+        """File of the SQLite database."""
+        if self.DATABASE_URL:
+            return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
+        return self.EXPORT_DIR / "capture.sqlite3"
+
+    @property
+    def threshold_options(self) -> list[float]:
+        """Values of the threshold slider, OPTIONS_TH_MIN..OPTIONS_TH_MAX in steps of OPTIONS_TH_INC."""
+        n = int(round((self.OPTIONS_TH_MAX - self.OPTIONS_TH_MIN) / self.OPTIONS_TH_INC))
+        values = [round(self.OPTIONS_TH_MIN + i * self.OPTIONS_TH_INC, 6) for i in range(n + 1)]
+        return [v for v in values if v <= self.OPTIONS_TH_MAX + 1e-9]
+
+    @property
+    def initial_resolution(self) -> int:
+        return self.OPTIONS_IMAGE_RESOLUTION[self.OPTIONS_IMAGE_RESOLUTION_INIT_IDX]
+
+    @property
+    def camera_kind(self) -> Literal["basler", "snapshot", "folder", "opencv"]:
+        """The camera source in use, resolving CAMERA_SOURCE=auto."""
+        if self.CAMERA_SOURCE != "auto":
+            return self.CAMERA_SOURCE
+        if self.TEST_DATA_FOLDER is not None:
+            return "folder"
+        if self.CAMERA_ADDRESS:
+            return "basler"
+        if self.CAMERA_SNAPSHOT_URL:
+            return "snapshot"
+        if self.CAMERA_DEVICE:
+            return "opencv"
+        return "folder"
+
+    @property
+    def demo_folder(self) -> Path:
+        """Folder of the demo camera: TEST_DATA_FOLDER or the project's toydata/."""
+        return self.TEST_DATA_FOLDER if self.TEST_DATA_FOLDER is not None else DEFAULT_TOYDATA
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the variable and what it accepts."""
+
+
+def _describe_errors(err: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in err.errors():
+        loc = [str(p) for p in item.get("loc", ())]
+        name = prefix + loc[0] if loc else "configuration"
+        detail = ".".join(loc[1:])
+        where = f"{name} ({detail})" if detail else name
+        msg = item.get("msg", "invalid").removeprefix("Value error, ")
+        given = item.get("input")
+        shown = "" if isinstance(given, dict) or given is None or not loc else f" (got {given!r})"
+        if not loc:
+            lines.append(f"- {msg}")
+        else:
+            lines.append(f"- {where}: {msg}{shown}")
+    return "Invalid configuration, fix these environment variables and start again:\n" + "\n".join(lines)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the settings from ``environ`` (default: the process environment).
+
+    Raises :class:`ConfigError` with one line per bad variable.
+    """
+    env = dict(os.environ if environ is None else environ)
+    prefix = env.get("PREFIX", "").strip()
+    prefix = f"{prefix}_" if prefix else ""
+    values = {name: env[prefix + name] for name in Settings.model_fields if prefix + name in env}
+    try:
+        # values are passed explicitly (not read again from os.environ) so that tests and
+        # PREFIX work the same way; NoDecode/before-validators handle the string forms.
+        return _SettingsFromValues(**values)
+    except ValidationError as err:
+        raise ConfigError(_describe_errors(err, prefix)) from None
+    except json.JSONDecodeError as err:  # pragma: no cover - wrapped by pydantic in practice
+        raise ConfigError(f"Invalid JSON in configuration: {err}") from None
+
+
+class _SettingsFromValues(Settings):
+    """Settings built only from the values given (no second read of the environment)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
+        return (init_settings,)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(name, default, description) of every setting, for the README and the UI."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if hasattr(default, "model_dump"):
+            default = json.dumps(default.model_dump(exclude_none=True))
+        rows.append((name, "" if default is None else str(default), field.description or ""))
+    return rows
+
+
+def main() -> int:
+    """``python -m utils.config``: check the environment and print the settings in effect.
+
+    ``--markdown`` prints the README's configuration table instead.
+    """
+    import sys
+
+    if "--markdown" in sys.argv[1:]:
+        print("| Variable | Default | Meaning |\n|---|---|---|")
+        for name, default, description in settings_table():
+            print(f"| `{name}` | `{default}` | {description} |" if default else f"| `{name}` | | {description} |")
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in {"CAMERA_TOKEN"} and value:
+            value = "***"
+        print(f"{name}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

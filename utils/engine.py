@@ -1,0 +1,120 @@
+"""The capture engine of one process: settings, store, descriptor, camera and worker, built once.
+
+The dashboard holds it in ``st.cache_resource``; the HTTP API and scripts call
+:func:`build_engine` themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from communication import CameraError, CameraSource, make_camera
+from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
+from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
+from utils.config import Settings
+from utils.logs import setup_logging
+from utils.storage import ImageRecord, RecoveryReport, Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """Everything the pages need; one per process."""
+
+    settings: Settings
+    store: Store
+    camera: CameraSource
+    worker: CaptureWorker
+    descriptor: Descriptor | None
+    descriptor_problem: str | None  # why distinct-image capture is unavailable, if it is
+    recovery: RecoveryReport
+
+    def options(
+        self,
+        mode: str | None = None,
+        threshold: float | None = None,
+        images_per_second: float | None = None,
+        resolution: int | None = None,
+    ) -> CaptureOptions:
+        """Capture options from the settings, overridden by the operator's choices."""
+        s = self.settings
+        return CaptureOptions(
+            mode=mode or ("distinct images", "video")[s.OPTIONS_SAVE_AS_CHOICE_INIT_IDX],  # type: ignore[arg-type]
+            threshold=s.OPTIONS_TH_INIT if threshold is None else float(threshold),
+            images_per_second=s.IMAGES_PER_SECOND if images_per_second is None else float(images_per_second),
+            resolution=s.initial_resolution if resolution is None else int(resolution),
+            keep_original=s.KEEP_ORIGINAL_BYTES,
+            jpeg_quality=s.IMAGE_SAVE_QUALITY,
+            video_codec=s.VIDEO_CODEC,
+        )
+
+
+class _UnavailableCamera:
+    """Stands in for a camera whose configuration is wrong: every grab says what to fix."""
+
+    def __init__(self, error: CameraError) -> None:
+        self.error = error
+        self.name = f"camera not configured ({error})"
+
+    def grab(self):  # noqa: ANN201 - matches CameraSource.grab
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Set up logging, open the store (and finish any interrupted write), load the descriptor, open the camera."""
+    setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
+    store = Store(settings.EXPORT_DIR, settings.database_path)
+    recovery = store.recover()
+    descriptor, problem = None, None
+    try:
+        descriptor = load_descriptor(
+            settings.DESCRIPTOR_WEIGHTS_FILE,
+            settings.DESCRIPTOR_DOWNLOAD,
+            settings.DESCRIPTOR_FALLBACK,
+            settings.TORCH_NUM_THREADS,
+        )
+    except DescriptorUnavailable as err:
+        problem = str(err)
+    try:
+        camera: CameraSource = make_camera(settings)
+    except CameraError as err:
+        logger.error("Camera: %s", err)
+        camera = _UnavailableCamera(err)
+    worker = worker_for(
+        f"{camera.name}|{store.db_path.resolve()}",
+        lambda: CaptureWorker(camera, descriptor, store, backoff_max=settings.CAMERA_BACKOFF_MAX),
+    )
+    logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.db_path)
+    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery)
+
+
+@dataclass(frozen=True)
+class RefilterPlan:
+    """Which kept images of an order would stay and which would go at a threshold."""
+
+    order_id: int
+    threshold: float
+    keep: list[ImageRecord]
+    drop: list[ImageRecord]
+
+
+def plan_refilter(store: Store, order_id: int, threshold: float) -> RefilterPlan:
+    """Re-filter the order's kept images with ``threshold`` (greedy in capture order; manual saves stay)."""
+    ids, feats, forced = store.features(order_id)
+    by_id = {rec.id: rec for rec in store.images(order_id)}
+    mask = refilter(feats, threshold, forced) if ids else []
+    keep = [by_id[i] for i, k in zip(ids, mask) if k and i in by_id]
+    drop = [by_id[i] for i, k in zip(ids, mask) if not k and i in by_id]
+    return RefilterPlan(order_id, float(threshold), keep, drop)
+
+
+def apply_refilter(store: Store, plan: RefilterPlan) -> int:
+    """Move the images the plan drops into the order's trash folder; returns how many moved."""
+    moved = store.trash_images(plan.order_id, [rec.id for rec in plan.drop])
+    logger.info("Re-filtered order %s at %.3f: %d image(s) moved to trash", plan.order_id, plan.threshold, moved)
+    return moved

@@ -1,0 +1,560 @@
+"""Orders and kept images: one folder per order under EXPORT_DIR, metadata in SQLite.
+
+Consistency rule (files and rows agree whatever moment the process dies):
+
+1. a row is inserted with ``state='pending'`` and committed;
+2. the file is written atomically (temporary file, fsync, rename);
+3. the row is set to ``state='ok'``.
+
+:meth:`Store.recover` (run at start) finishes what a crash interrupted: a pending row whose
+file is complete becomes ``ok``, a pending row without its file is removed, temporary files
+are deleted. An image is reported as kept only after step 3.
+
+Reused order numbers: an order that is still *open* (e.g. the app died while capturing) is
+resumed with its folder and kept images; a *closed* order is never touched again, a new run
+gets a new folder ``ORDER_1``, ``ORDER_2``, ... like the original app.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import numpy as np
+
+from utils.files import atomic_write_bytes, fsync_dir, is_temp_file
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+TRASH_FOLDER = "trash"
+Mode = Literal["distinct images", "video"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY,
+    order_number TEXT NOT NULL,
+    folder TEXT NOT NULL UNIQUE,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+    started_at TEXT NOT NULL,
+    closed_at TEXT,
+    threshold REAL,
+    images_per_second REAL,
+    resolution INTEGER,
+    camera TEXT,
+    descriptor TEXT,
+    video_file TEXT,
+    video_frames INTEGER,
+    video_fps REAL
+);
+CREATE INDEX IF NOT EXISTS orders_number ON orders(order_number);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    seq INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'ok', 'trashed')),
+    captured_at TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    size_bytes INTEGER,
+    distance REAL,
+    forced INTEGER NOT NULL DEFAULT 0,
+    camera TEXT,
+    features BLOB,
+    UNIQUE (order_id, seq),
+    UNIQUE (order_id, file_name)
+);
+CREATE INDEX IF NOT EXISTS images_order ON images(order_id, state);
+"""
+
+# ----------------------------------------------------------------- order numbers
+
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_ALLOWED_PUNCT = set("-_.+#")
+
+
+class OrderNumberError(ValueError):
+    """An order number that cannot name a folder; the message says what to type instead."""
+
+
+def validate_order_number(raw: str, max_length: int = 64) -> str:
+    """The order number, trimmed, or :class:`OrderNumberError` with a message for the operator.
+
+    Accepted: letters and digits (any script), ``- _ . + #``, single inner spaces; at most
+    ``max_length`` characters. Refused: empty, path separators, ``..``, control characters,
+    names reserved by Windows (``CON``, ``COM1``...), a leading dot or dash, and characters
+    that only look like plain ones (full-width letters, division slash, ...).
+    """
+    if not isinstance(raw, str):
+        raise OrderNumberError("Order number must be text.")
+    value = raw.strip()
+    hint = "Use letters, digits and - _ . + # only."
+    if not value:
+        raise OrderNumberError("Please enter an order number.")
+    if len(value) > max_length:
+        raise OrderNumberError(f"Order number is too long ({len(value)} characters, at most {max_length}).")
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        raise OrderNumberError("Order number contains control or invisible characters. " + hint)
+    if "/" in value or "\\" in value:
+        raise OrderNumberError("Order number must not contain / or \\ (it names a folder). " + hint)
+    if ".." in value:
+        raise OrderNumberError("Order number must not contain '..'. " + hint)
+    if unicodedata.normalize("NFKC", value) != value:
+        raise OrderNumberError(
+            "Order number contains look-alike characters (e.g. full-width letters or special slashes); "
+            "type it with plain characters."
+        )
+    bad = sorted({c for c in value if not (c.isalnum() or c in _ALLOWED_PUNCT or c == " ")})
+    if bad:
+        raise OrderNumberError(f"Order number contains characters that are not allowed: {' '.join(bad)}. " + hint)
+    if "  " in value:
+        raise OrderNumberError("Order number must not contain several spaces in a row.")
+    if value[0] in ".-":
+        raise OrderNumberError("Order number must not start with '.' or '-'.")
+    if value.split(".")[0].upper().rstrip() in _RESERVED:
+        raise OrderNumberError(f"'{value}' is a reserved device name on Windows; please add a prefix or suffix.")
+    return value
+
+
+# ----------------------------------------------------------------- records
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    id: int
+    order_number: str
+    folder: Path
+    mode: str
+    status: str
+    started_at: datetime
+    closed_at: datetime | None
+    threshold: float | None
+    images_per_second: float | None
+    resolution: int | None
+    camera: str | None
+    descriptor: str | None
+    video_file: str | None
+    video_frames: int | None
+    video_fps: float | None
+    n_images: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def video_path(self) -> Path | None:
+        return self.folder / self.video_file if self.video_file else None
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    order_id: int
+    seq: int
+    file_name: str
+    state: str
+    captured_at: datetime
+    width: int | None
+    height: int | None
+    size_bytes: int | None
+    distance: float | None
+    forced: bool
+    camera: str | None
+    path: Path
+
+
+class StorageError(RuntimeError):
+    """Writing an image or a row failed; nothing half-written is left behind."""
+
+
+@dataclass
+class RecoveryReport:
+    completed: int = 0  # pending rows whose file was complete
+    removed_rows: int = 0  # pending rows without a file
+    removed_temp_files: int = 0
+    orphan_files: list[Path] | None = None  # image files without any row (left in place)
+
+    def __str__(self) -> str:
+        orphans = len(self.orphan_files or [])
+        return (
+            f"{self.completed} interrupted image(s) completed, {self.removed_rows} unfinished row(s) removed, "
+            f"{self.removed_temp_files} temporary file(s) deleted, {orphans} file(s) without a row"
+        )
+
+
+# ----------------------------------------------------------------- the store
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class Store:
+    """SQLite metadata + image files of all orders. Thread-safe (one connection per thread)."""
+
+    def __init__(self, export_dir: Path, db_path: Path | None = None) -> None:
+        self.export_dir = Path(export_dir)
+        self.db_path = Path(db_path) if db_path is not None else self.export_dir / "capture.sqlite3"
+        try:
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"Cannot create the export folder {self.export_dir}: {err}. Check EXPORT_DIR.") from err
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._write_lock:
+            con = self._con()
+            con.executescript(_SCHEMA)  # runs in its own transaction
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- connections
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = FULL")
+            con.execute("PRAGMA foreign_keys = ON")
+            self._local.con = con
+        return con
+
+    class _Tx:
+        def __init__(self, store: "Store") -> None:
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._write_lock.acquire()
+            self.con = self.store._con()
+            self.con.execute("BEGIN IMMEDIATE")
+            return self.con
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            try:
+                self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.store._write_lock.release()
+
+    def _tx(self) -> "Store._Tx":
+        return Store._Tx(self)
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._con().execute(sql, args).fetchall()
+
+    # -- orders
+    def _order(self, row: sqlite3.Row) -> OrderRecord:
+        keys = row.keys()
+        return OrderRecord(
+            id=row["id"],
+            order_number=row["order_number"],
+            folder=self.export_dir / row["folder"],
+            mode=row["mode"],
+            status=row["status"],
+            started_at=_dt(row["started_at"]),  # type: ignore[arg-type]
+            closed_at=_dt(row["closed_at"]),
+            threshold=row["threshold"],
+            images_per_second=row["images_per_second"],
+            resolution=row["resolution"],
+            camera=row["camera"],
+            descriptor=row["descriptor"],
+            video_file=row["video_file"],
+            video_frames=row["video_frames"],
+            video_fps=row["video_fps"],
+            n_images=row["n_images"] if "n_images" in keys else 0,
+        )
+
+    _ORDER_SELECT = (
+        "SELECT o.*, (SELECT COUNT(*) FROM images i WHERE i.order_id = o.id AND i.state = 'ok') AS n_images "
+        "FROM orders o"
+    )
+
+    def open_order(
+        self,
+        order_number: str,
+        mode: Mode = "distinct images",
+        *,
+        threshold: float | None = None,
+        images_per_second: float | None = None,
+        resolution: int | None = None,
+        camera: str | None = None,
+        descriptor: str | None = None,
+        max_length: int = 64,
+    ) -> tuple[OrderRecord, bool]:
+        """Start (or resume) an order; returns (order, resumed).
+
+        Resumes the open order with this number and mode if there is one; otherwise makes a
+        new folder ``NUMBER`` or ``NUMBER_1``, ``NUMBER_2``... Raises OrderNumberError.
+        """
+        number = validate_order_number(order_number, max_length)
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT * FROM orders WHERE order_number = ? AND status = 'open' AND mode = ? ORDER BY id DESC LIMIT 1",
+                (number, mode),
+            ).fetchone()
+            if row is not None:
+                con.execute(
+                    "UPDATE orders SET threshold = COALESCE(?, threshold), images_per_second = COALESCE(?, "
+                    "images_per_second) WHERE id = ?",
+                    (threshold, images_per_second, row["id"]),
+                )
+                order_id, resumed = row["id"], True
+                (self.export_dir / row["folder"]).mkdir(parents=True, exist_ok=True)
+            else:
+                taken = {r[0].casefold() for r in con.execute("SELECT folder FROM orders")}
+                folder, i = number, 0
+                while folder.casefold() in taken or (self.export_dir / folder).exists():
+                    i += 1
+                    folder = f"{number}_{i}"
+                try:
+                    (self.export_dir / folder).mkdir(parents=True)
+                except OSError as err:
+                    raise StorageError(f"Cannot create the order folder {self.export_dir / folder}: {err}") from err
+                fsync_dir(self.export_dir)
+                cur = con.execute(
+                    "INSERT INTO orders (order_number, folder, mode, status, started_at, threshold, images_per_second,"
+                    " resolution, camera, descriptor) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                    (number, folder, mode, _ts(utc_now()), threshold, images_per_second, resolution, camera, descriptor),
+                )
+                order_id, resumed = int(cur.lastrowid), False  # type: ignore[arg-type]
+        order = self.get_order(order_id)
+        logger.info("%s order %s in %s", "Resumed" if resumed else "Opened", number, order.folder)
+        return order, resumed
+
+    def get_order(self, order_id: int) -> OrderRecord:
+        rows = self._query(self._ORDER_SELECT + " WHERE o.id = ?", (order_id,))
+        if not rows:
+            raise KeyError(f"no order with id {order_id}")
+        return self._order(rows[0])
+
+    def list_orders(self, status: str | None = None) -> list[OrderRecord]:
+        """All orders, newest first."""
+        if status is None:
+            rows = self._query(self._ORDER_SELECT + " ORDER BY o.started_at DESC, o.id DESC")
+        else:
+            rows = self._query(self._ORDER_SELECT + " WHERE o.status = ? ORDER BY o.started_at DESC, o.id DESC", (status,))
+        return [self._order(r) for r in rows]
+
+    def open_orders(self) -> list[OrderRecord]:
+        return self.list_orders("open")
+
+    def close_order(
+        self, order_id: int, video_file: str | None = None, video_frames: int | None = None, video_fps: float | None = None
+    ) -> OrderRecord:
+        with self._tx() as con:
+            con.execute(
+                "UPDATE orders SET status = 'closed', closed_at = ?, video_file = COALESCE(?, video_file), "
+                "video_frames = COALESCE(?, video_frames), video_fps = COALESCE(?, video_fps) WHERE id = ?",
+                (_ts(utc_now()), video_file, video_frames, video_fps, order_id),
+            )
+        return self.get_order(order_id)
+
+    def update_order(self, order_id: int, **values: Any) -> None:
+        """Set columns of an order (threshold, images_per_second, ...)."""
+        allowed = {"threshold", "images_per_second", "resolution", "camera", "descriptor", "video_file"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        if not values:
+            return
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as con:
+            con.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
+
+    # -- images
+    def _image(self, row: sqlite3.Row, folder: Path) -> ImageRecord:
+        sub = folder / TRASH_FOLDER if row["state"] == "trashed" else folder
+        return ImageRecord(
+            id=row["id"],
+            order_id=row["order_id"],
+            seq=row["seq"],
+            file_name=row["file_name"],
+            state=row["state"],
+            captured_at=_dt(row["captured_at"]),  # type: ignore[arg-type]
+            width=row["width"],
+            height=row["height"],
+            size_bytes=row["size_bytes"],
+            distance=row["distance"],
+            forced=bool(row["forced"]),
+            camera=row["camera"],
+            path=sub / row["file_name"],
+        )
+
+    def save_image(
+        self,
+        order: OrderRecord,
+        data: bytes,
+        features: np.ndarray | None,
+        captured_at: datetime,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        distance: float | None = None,
+        forced: bool = False,
+        camera: str | None = None,
+        suffix: str = ".jpg",
+    ) -> ImageRecord:
+        """Keep one image: row (pending) -> file (atomic) -> row (ok). Raises StorageError."""
+        blob = None if features is None else np.asarray(features, dtype=np.float32).tobytes()
+        stamp = captured_at.astimezone().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        d = None if distance is None or not np.isfinite(distance) else float(distance)
+        try:
+            with self._tx() as con:
+                seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM images WHERE order_id = ?", (order.id,)).fetchone()[0]
+                name = f"{seq:05d}_{stamp}{suffix}"
+                cur = con.execute(
+                    "INSERT INTO images (order_id, seq, file_name, state, captured_at, width, height, size_bytes, "
+                    "distance, forced, camera, features) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (order.id, seq, name, _ts(captured_at), width, height, len(data), d, int(forced), camera, blob),
+                )
+                image_id = int(cur.lastrowid)  # type: ignore[arg-type]
+        except sqlite3.Error as err:
+            raise StorageError(f"Cannot record the image in the database {self.db_path}: {err}") from err
+        path = order.folder / name
+        try:
+            atomic_write_bytes(path, data)
+        except BaseException as err:
+            with self._tx() as con:
+                con.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            if isinstance(err, OSError):
+                raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and permissions.") from err
+            raise
+        with self._tx() as con:
+            con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+        return self.get_image(image_id)
+
+    def get_image(self, image_id: int) -> ImageRecord:
+        rows = self._query(
+            "SELECT i.*, o.folder AS folder FROM images i JOIN orders o ON o.id = i.order_id WHERE i.id = ?", (image_id,)
+        )
+        if not rows:
+            raise KeyError(f"no image with id {image_id}")
+        return self._image(rows[0], self.export_dir / rows[0]["folder"])
+
+    def images(self, order_id: int, include_trashed: bool = False) -> list[ImageRecord]:
+        """Kept images of an order in capture order."""
+        states = ("ok", "trashed") if include_trashed else ("ok",)
+        order = self.get_order(order_id)
+        rows = self._query(
+            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}) ORDER BY seq",
+            (order_id, *states),
+        )
+        return [self._image(r, order.folder) for r in rows]
+
+    def features(self, order_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """(image ids, features (n, d), forced flags) of the kept images of an order, in capture order."""
+        rows = self._query(
+            "SELECT id, features, forced FROM images WHERE order_id = ? AND state = 'ok' AND features IS NOT NULL "
+            "ORDER BY seq",
+            (order_id,),
+        )
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=bool)
+        feats = np.stack([np.frombuffer(r["features"], dtype=np.float32) for r in rows])
+        return [r["id"] for r in rows], feats, np.array([bool(r["forced"]) for r in rows])
+
+    def trash_images(self, order_id: int, image_ids: list[int]) -> int:
+        """Move images to the order's trash folder (not destroyed); returns how many moved."""
+        order = self.get_order(order_id)
+        trash = order.folder / TRASH_FOLDER
+        trash.mkdir(exist_ok=True)
+        moved = 0
+        for image_id in image_ids:
+            img = self.get_image(image_id)
+            if img.order_id != order_id or img.state != "ok":
+                continue
+            target = trash / img.file_name
+            if img.path.exists():
+                img.path.replace(target)
+            with self._tx() as con:
+                con.execute("UPDATE images SET state = 'trashed' WHERE id = ?", (image_id,))
+            moved += 1
+        fsync_dir(order.folder)
+        return moved
+
+    def restore_images(self, order_id: int, image_ids: list[int]) -> int:
+        """Bring trashed images back into the order."""
+        order = self.get_order(order_id)
+        restored = 0
+        for image_id in image_ids:
+            img = self.get_image(image_id)
+            if img.order_id != order_id or img.state != "trashed":
+                continue
+            if img.path.exists():
+                img.path.replace(order.folder / img.file_name)
+            with self._tx() as con:
+                con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+            restored += 1
+        return restored
+
+    # -- crash recovery
+    def recover(self) -> RecoveryReport:
+        """Finish what a crash interrupted (see module docstring); safe to run at every start."""
+        from utils.imaging import ImageDecodeError, decode_image
+
+        report = RecoveryReport(orphan_files=[])
+        rows = self._query(
+            "SELECT i.id, i.file_name, o.folder FROM images i JOIN orders o ON o.id = i.order_id WHERE i.state = 'pending'"
+        )
+        for row in rows:
+            path = self.export_dir / row["folder"] / row["file_name"]
+            ok = False
+            if path.is_file():
+                try:
+                    decode_image(path.read_bytes(), max_side=64)
+                    ok = True
+                except ImageDecodeError:
+                    path.unlink()
+            with self._tx() as con:
+                if ok:
+                    con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (row["id"],))
+                    report.completed += 1
+                else:
+                    con.execute("DELETE FROM images WHERE id = ?", (row["id"],))
+                    report.removed_rows += 1
+        known: dict[str, set[str]] = {}
+        for row in self._query("SELECT o.folder, i.file_name FROM images i JOIN orders o ON o.id = i.order_id"):
+            known.setdefault(row["folder"], set()).add(row["file_name"])
+        for order in self.list_orders():
+            if not order.folder.is_dir():
+                continue
+            names = known.get(order.folder.name, set())
+            for sub in (order.folder, order.folder / TRASH_FOLDER):
+                for path in sub.iterdir() if sub.is_dir() else ():
+                    if is_temp_file(path):
+                        path.unlink(missing_ok=True)
+                        report.removed_temp_files += 1
+                    elif path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES and path.name not in names:
+                        report.orphan_files.append(path)  # type: ignore[union-attr]
+        if report.completed or report.removed_rows or report.removed_temp_files or report.orphan_files:
+            logger.warning("Recovery after an unclean stop: %s", report)
+        return report
+
+    def iter_all_images(self) -> Iterator[ImageRecord]:
+        """Every kept image of every order (for statistics)."""
+        for order in self.list_orders():
+            yield from self.images(order.id)
+
+    def disk_usage(self) -> int:
+        """Bytes used by the export folder."""
+        return sum(p.stat().st_size for p in self.export_dir.rglob("*") if p.is_file())
