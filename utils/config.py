@@ -332,6 +332,7 @@ def main() -> int:
 
     if "--markdown" in sys.argv[1:]:
         print("| Variable | Default | Meaning |\n|---|---|---|")
+        print("| `PREFIX` | | Read every variable below as `<PREFIX>_<NAME>` (several dashboards, one environment). |")
         for name, default, description in settings_table():
             print(f"| `{name}` | `{default}` | {description} |" if default else f"| `{name}` | | {description} |")
         return 0

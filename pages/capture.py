@@ -1,0 +1,190 @@
+"""Capture page: order number, Start / Close order, options, live view, gallery of the closed order."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy
+from utils.engine import apply_refilter, plan_refilter
+from utils.storage import OrderNumberError, StorageError, validate_order_number
+from utils.ui import get_engine, show_gallery, show_video, thumb
+from utils.video import VideoError
+
+engine = get_engine()
+s = engine.settings
+worker = engine.worker
+snap = worker.snapshot()
+running = snap.running
+ss = st.session_state
+
+# ---- widget defaults; while an order runs (maybe started in another tab) they show its options
+if running and snap.options is not None:
+    ss["save_as"] = snap.options.mode
+    ss["image_resolution"] = snap.options.resolution
+    ss.setdefault("threshold", snap.options.threshold)
+    ss.setdefault("images_per_second", int(snap.options.images_per_second))
+ss.setdefault("save_as", (MODE_DISTINCT, MODE_VIDEO)[s.OPTIONS_SAVE_AS_CHOICE_INIT_IDX])
+ss.setdefault("image_resolution", s.initial_resolution)
+ss.setdefault("threshold", s.OPTIONS_TH_INIT)
+ss.setdefault("images_per_second", s.IMAGES_PER_SECOND)
+
+
+def on_start() -> None:
+    number = ss.get("order_number", "")
+    try:
+        validate_order_number(number, s.ORDER_NUMBER_MAX_LENGTH)
+        opts = engine.options(ss["save_as"], ss["threshold"], ss["images_per_second"], ss["image_resolution"])
+        order = worker.start(number, opts, s.ORDER_NUMBER_MAX_LENGTH)
+        ss.pop("refilter_plan", None)
+        ss["message"] = ("success", f"Order **{order.order_number}** started in `{order.folder.name}`.")
+    except (OrderNumberError, WorkerBusy, StorageError, VideoError, ValueError) as err:
+        ss["message"] = ("warning", str(err))
+
+
+def on_close() -> None:
+    summary = worker.stop()
+    if summary is None:
+        return
+    if summary.order.mode == MODE_VIDEO:
+        what = f"Video saved ({summary.order.video_frames or 0} frames)." if summary.video_path else "No video frame was recorded."
+    else:
+        what = f"{summary.kept} image(s) saved."
+    ss["toast"] = what
+    ss["message"] = ("info", f"Order **{summary.order.order_number}** closed. {what}")
+
+
+def on_threshold() -> None:
+    if worker.running:
+        worker.set_threshold(ss["threshold"])
+
+
+def on_rate() -> None:
+    if worker.running:
+        worker.set_rate(ss["images_per_second"])
+
+
+st.title(s.TITLE)
+if "toast" in ss:
+    st.toast(ss.pop("toast"), icon="✅")
+
+# ---- controls
+c_start, c_order, c_close = st.columns([1, 3, 1.3], vertical_alignment="bottom")
+with c_start:
+    st.button("Start", type="primary", disabled=running, on_click=on_start, key="button_start")
+with c_order:
+    if running and snap.order is not None:
+        ss["order_number"] = snap.order.order_number
+    st.text_input(s.INPUT_TEXT_TITLE, placeholder=s.INPUT_TEXT_PLACEHOLDER, disabled=running, key="order_number",
+                  max_chars=s.ORDER_NUMBER_MAX_LENGTH)
+with c_close:
+    st.button("Close order", type="primary", disabled=not running, on_click=on_close, key="button_close",
+              width="stretch")
+
+message = ss.pop("message", None)
+if message:
+    getattr(st, message[0])(message[1])
+if engine.descriptor is None and ss["save_as"] == MODE_DISTINCT:
+    st.error(f"Distinct-image capture is unavailable: {engine.descriptor_problem}")
+
+with st.expander("Options"):
+    o1, o2, o3 = st.columns(3)
+    with o1:
+        st.radio("Save as", (MODE_DISTINCT, MODE_VIDEO), key="save_as", disabled=running)
+    with o2:
+        st.selectbox("Image resolution", s.OPTIONS_IMAGE_RESOLUTION, key="image_resolution", disabled=running,
+                     help="Maximum side of the saved images or video frames in pixels.")
+        st.number_input("Images per second", min_value=s.IMAGES_PER_SECOND_MIN, max_value=s.IMAGES_PER_SECOND_MAX,
+                        step=1, format="%d", key="images_per_second", on_change=on_rate)
+    with o3:
+        st.select_slider("Threshold to determine distinct images", options=s.threshold_options, key="threshold",
+                         on_change=on_threshold, disabled=ss["save_as"] != MODE_DISTINCT,
+                         help="Root mean squared difference between image features. A frame is kept when its "
+                              "smallest distance to every kept image is above this threshold.")
+
+finished = snap.finished if not running else None
+closed_order = finished.order if finished is not None else None
+b1, b2, _, b4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
+if ss["save_as"] == MODE_DISTINCT:
+    with b1:
+        st.button("Save image", disabled=not running, on_click=worker.save_next, key="button_save_image",
+                  help="Keep the next frame whatever its distance.")
+    with b2:
+        can_update = (not running and closed_order is not None and closed_order.mode == MODE_DISTINCT
+                      and closed_order.n_images > 0)
+        if st.button("Update images", disabled=not can_update, key="button_update_images",
+                     help="Re-filter the closed order's images with the current threshold."):
+            ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"])
+    with b4:
+        kept = snap.kept if running else (closed_order.n_images if closed_order else 0)
+        st.metric("\\# Images", kept, help="Distinct images kept for the order")
+
+live = st.container()
+if running:
+    period = max(s.LOOP_UPDATE_TIME, 1.0 / max(1, int(ss["images_per_second"])))
+
+    @st.fragment(run_every=period)
+    def live_view() -> None:
+        now = worker.snapshot()
+        if not now.running:  # closed in another tab
+            st.rerun()
+        opts = now.options
+        if now.last_error:
+            lasted = now.error_duration_s or 0.0
+            st.error(f"{now.last_error} (for {lasted:.0f} s, {now.error_count} error(s) in total; retrying)")
+        if now.latest_frame is not None:
+            st.image(now.latest_frame, width=s.IMAGE_DISPLAY_WIDTH, output_format="JPEG")
+        else:
+            st.info("Waiting for the first frame ...")
+        m1, m2, m3, m4 = st.columns(4)
+        if opts is not None and opts.mode == MODE_DISTINCT:
+            dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
+            m1.metric("Distance", dist, help=f"to the nearest kept image; threshold {opts.threshold:.3f}")
+            m2.metric("Kept", now.kept)
+        else:
+            m1.metric("Video frames", now.video_frames)
+        m3.metric("Frames/s", f"{now.achieved_fps:.1f}", help=f"requested {opts.images_per_second if opts else ''}")
+        m4.metric("Frames seen", now.frames_seen, help=f"{now.dropped} dropped while processing fell behind")
+
+    with live:
+        live_view()
+else:
+    @st.fragment(run_every=2.0)
+    def watch_for_start() -> None:
+        if worker.snapshot().running:  # started in another tab
+            st.rerun()
+
+    watch_for_start()
+
+# ---- re-filter preview and confirmation
+plan = ss.get("refilter_plan")
+if plan is not None and not running:
+    st.subheader(f"Update images at threshold {plan.threshold:.3f}")
+    if not plan.drop:
+        st.success("All images stay at this threshold.")
+        ss.pop("refilter_plan")
+    else:
+        st.warning(f"{len(plan.drop)} of {len(plan.drop) + len(plan.keep)} image(s) would be moved to the order's "
+                   "trash folder:")
+        cols = st.columns(min(6, s.GALLERY_N_COLUMNS))
+        for i, rec in enumerate(plan.drop):
+            data = thumb(rec, 200)
+            if data:
+                cols[i % len(cols)].image(data, caption=f"#{rec.seq}", width="stretch")
+        y, n = st.columns(2)
+        if y.button("Move to trash", type="primary", key="confirm_refilter"):
+            moved = apply_refilter(engine.store, plan)
+            ss.pop("refilter_plan")
+            ss["toast"] = f"{moved} image(s) moved to trash."
+            st.rerun()
+        if n.button("Cancel", key="cancel_refilter"):
+            ss.pop("refilter_plan")
+            st.rerun()
+
+# ---- after Close order: the order's gallery or video
+if not running and closed_order is not None:
+    order = engine.store.get_order(closed_order.id)
+    st.subheader(f"Order {order.order_number}")
+    if order.mode == MODE_VIDEO:
+        show_video(order)
+    else:
+        show_gallery(engine.store.images(order.id), s.GALLERY_N_COLUMNS, s.GALLERY_OVERALL_HEIGHT, "capture")

@@ -1,0 +1,91 @@
+"""Gallery page: orders newest first, thumbnails, one image large, delete, re-filter, ZIP, video."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ImageProcessingThread import MODE_VIDEO
+from utils.engine import apply_refilter, plan_refilter
+from utils.exports import order_zip
+from utils.ui import get_engine, local_time, order_label, show_gallery, show_video, thumb
+
+engine = get_engine()
+s = engine.settings
+store = engine.store
+ss = st.session_state
+
+st.title("Gallery")
+orders = store.list_orders()
+if not orders:
+    st.info("No orders yet. Start one on the Capture page.")
+    st.stop()
+
+f1, f2 = st.columns([2, 2])
+query = f1.text_input("Search order number", key="gallery_search").strip().casefold()
+dates = [o.started_at.astimezone().date() for o in orders]
+date_range = f2.date_input("Started between", value=(min(dates), max(dates)), key="gallery_dates")
+lo, hi = (date_range if isinstance(date_range, tuple) and len(date_range) == 2 else (min(dates), max(dates)))
+shown = [o for o, d in zip(orders, dates) if query in o.order_number.casefold() and lo <= d <= hi]
+if not shown:
+    st.warning("No order matches the search.")
+    st.stop()
+
+order = st.selectbox("Order", shown, format_func=order_label, key="gallery_order")
+order = store.get_order(order.id)
+running = engine.worker.running and engine.worker.snapshot().order is not None \
+    and engine.worker.snapshot().order.id == order.id
+
+st.download_button("Download order as ZIP", data=lambda: order_zip(store, order), file_name=f"{order.folder.name}.zip",
+                   mime="application/zip", key="gallery_zip", on_click="ignore")
+
+if order.mode == MODE_VIDEO:
+    show_video(order)
+    st.stop()
+
+images = store.images(order.id)
+st.caption(f"{len(images)} image(s) in `{order.folder}`" + (" — capture running" if running else ""))
+show_gallery(images, s.GALLERY_N_COLUMNS, s.GALLERY_OVERALL_HEIGHT, "gallery")
+if not images:
+    st.stop()
+
+st.subheader("Image")
+rec = st.select_slider("Image", options=images, format_func=lambda r: f"#{r.seq}", key="gallery_image")
+big = thumb(rec, 1280)
+left, right = st.columns([3, 2])
+if big:
+    left.image(big, width="stretch")
+right.markdown(
+    f"**Captured** {local_time(rec.captured_at)}  \n"
+    f"**Distance** {'–' if rec.distance is None else f'{rec.distance:.4f}'}{' (saved by hand)' if rec.forced else ''}  \n"
+    f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB  \n"
+    f"**File** `{rec.file_name}`  \n**Camera** {rec.camera or '–'}"
+)
+if right.button("Delete image", key="gallery_delete", disabled=running):
+    ss["confirm_delete"] = rec.id
+if ss.get("confirm_delete") == rec.id:
+    right.warning(f"Move #{rec.seq} to the order's trash folder?")
+    if right.button("Yes, delete", type="primary", key="gallery_delete_yes"):
+        store.trash_images(order.id, [rec.id])
+        ss.pop("confirm_delete")
+        st.toast(f"Image #{rec.seq} moved to trash.")
+        st.rerun()
+    if right.button("Keep it", key="gallery_delete_no"):
+        ss.pop("confirm_delete")
+        st.rerun()
+
+st.subheader("Re-filter")
+th = st.select_slider("Threshold", options=s.threshold_options, value=s.OPTIONS_TH_INIT, key="gallery_threshold")
+if st.button("Preview re-filter", disabled=running, key="gallery_refilter"):
+    ss["gallery_plan"] = plan_refilter(store, order.id, th)
+plan = ss.get("gallery_plan")
+if plan is not None and plan.order_id == order.id:
+    if not plan.drop:
+        st.success(f"All {len(plan.keep)} image(s) stay at {plan.threshold:.3f}.")
+    else:
+        st.warning(f"At {plan.threshold:.3f}, {len(plan.drop)} image(s) would move to trash: "
+                   + ", ".join(f"#{r.seq}" for r in plan.drop))
+        if st.button("Move them to trash", type="primary", key="gallery_refilter_apply"):
+            moved = apply_refilter(store, plan)
+            ss.pop("gallery_plan")
+            st.toast(f"{moved} image(s) moved to trash.")
+            st.rerun()

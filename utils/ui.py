@@ -1,0 +1,122 @@
+"""Streamlit helpers shared by the pages: the cached engine, the sidebar, galleries, formatting.
+
+Pages stay thin: they lay out widgets and call the engine; logic lives in the engine modules.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from utils.config import ConfigError, Settings, load_settings
+from utils.engine import Engine, build_engine
+from utils.storage import ImageRecord, OrderRecord
+from utils.video import VideoError, browser_video
+
+
+@st.cache_resource(show_spinner="Starting the capture engine ...")
+def get_engine() -> Engine:
+    """The process's engine (settings, store, descriptor, camera, worker): shared by all tabs."""
+    return build_engine(load_settings())
+
+
+def settings_or_stop() -> Settings:
+    """The settings, or an error page naming the bad variables."""
+    try:
+        return load_settings()
+    except ConfigError as err:
+        st.error(str(err))
+        st.stop()
+        raise  # unreachable; for type checkers
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def thumbnail(path: str, max_side: int, mtime: float) -> bytes:
+    """JPEG thumbnail of an image file (cached by path, size and modification time)."""
+    with Image.open(path) as img:
+        img.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+
+
+def thumb(rec: ImageRecord, max_side: int = 320) -> bytes | None:
+    try:
+        return thumbnail(str(rec.path), max_side, rec.path.stat().st_mtime)
+    except (OSError, ValueError):
+        return None
+
+
+def local_time(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, key: str) -> None:
+    """A grid of thumbnails with capture time and distance as captions."""
+    if not images:
+        st.info("No images kept for this order.")
+        return
+    with st.container(height=height if height else "content", key=f"gallery-{key}"):
+        cols = st.columns(n_columns)
+        for i, rec in enumerate(images):
+            data = thumb(rec)
+            caption = f"#{rec.seq} {rec.captured_at.astimezone():%H:%M:%S}"
+            if rec.distance is not None:
+                caption += f" · d={rec.distance:.3f}"
+            if rec.forced:
+                caption += " · manual"
+            with cols[i % n_columns]:
+                if data is None:
+                    st.warning(f"{rec.file_name}: file missing or unreadable")
+                else:
+                    st.image(data, caption=caption, width="stretch")
+
+
+def order_label(order: OrderRecord) -> str:
+    what = f"{order.n_images} image(s)" if order.mode != "video" else "video"
+    state = "running/open" if order.is_open else local_time(order.closed_at)
+    return f"{order.folder.name} · {local_time(order.started_at)} · {what} · {state}"
+
+
+def sidebar(engine: Engine) -> None:
+    """Camera, descriptor and engine status, on every page."""
+    s = engine.settings
+    with st.sidebar:
+        st.subheader("Camera")
+        st.caption(f"Source: **{s.camera_kind}**")
+        st.caption(engine.camera.name)
+        st.subheader("Descriptor")
+        if engine.descriptor is None:
+            st.error(engine.descriptor_problem or "No descriptor")
+        elif engine.descriptor.status.pretrained:
+            st.caption(f"{engine.descriptor.status.name} — {engine.descriptor.status.reason}")
+        else:
+            st.warning(f"{engine.descriptor.status.name}: {engine.descriptor.status.reason}", icon="⚠️")
+        st.subheader("Engine")
+        snap = engine.worker.snapshot()
+        if snap.running and snap.order is not None:
+            st.success(f"Running order **{snap.order.order_number}** ({snap.options.mode if snap.options else ''})")
+        else:
+            st.caption("Idle")
+        if snap.last_error:
+            st.error(snap.last_error)
+        if engine.recovery.completed or engine.recovery.removed_rows or engine.recovery.removed_temp_files:
+            st.caption(f"Recovered at start: {engine.recovery}")
+        st.caption(f"Export folder: `{Path(s.EXPORT_DIR).resolve()}`")
+
+
+def show_video(order: OrderRecord) -> None:
+    """The order's video in a player (a browser-playable copy if needed), with frame count and rate."""
+    if order.video_path is None or not order.video_path.exists():
+        st.info("This order has no finished video yet." if order.is_open else "No video was recorded.")
+        return
+    try:
+        with st.spinner("Preparing the video for the browser ..."):
+            st.video(str(browser_video(order.video_path)))
+    except VideoError as err:
+        st.error(str(err))
+    st.caption(f"{order.video_path.name}: {order.video_frames} frames at {order.video_fps} frames/s")
