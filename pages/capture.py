@@ -114,9 +114,9 @@ if ss["save_as"] == MODE_DISTINCT:
         if st.button("Update images", disabled=not can_update, key="button_update_images",
                      help="Re-filter the closed order's images with the current threshold."):
             ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"])
-    with b4:
-        kept = snap.kept if running else (closed_order.n_images if closed_order else 0)
-        st.metric("\\# Images", kept, help="Distinct images kept for the order")
+    if not running:  # while running, the live view shows the count
+        kept = engine.store.get_order(closed_order.id).n_images if closed_order else 0
+        b4.metric("\\# Images", kept, help="Distinct images kept for the order")
 
 live = st.container()
 if running:
@@ -139,7 +139,7 @@ if running:
         if opts is not None and opts.mode == MODE_DISTINCT:
             dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
             m1.metric("Distance", dist, help=f"to the nearest kept image; threshold {opts.threshold:.3f}")
-            m2.metric("Kept", now.kept)
+            m2.metric("\\# Images", now.kept, help="Distinct images kept for the order")
         else:
             m1.metric("Video frames", now.video_frames)
         m3.metric("Frames/s", f"{now.achieved_fps:.1f}", help=f"requested {opts.images_per_second if opts else ''}")

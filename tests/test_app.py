@@ -1,0 +1,170 @@
+"""The dashboard's pages with Streamlit's AppTest and the demo camera (real worker, real SQLite)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import ImageProcessingThread
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def wait_until(predicate, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
+    monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
+    monkeypatch.setenv("IMAGES_PER_SECOND", "20")
+    monkeypatch.setenv("LOGGING_LEVEL", "INFO")
+    st.cache_resource.clear()
+    yield tmp_path / "export"
+    for worker in list(ImageProcessingThread._workers.values()):
+        worker.stop()
+    ImageProcessingThread._workers.clear()
+    st.cache_resource.clear()
+
+
+def app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def worker():
+    (w,) = ImageProcessingThread._workers.values()
+    return w
+
+
+def start(at: AppTest, number: str) -> AppTest:
+    at.text_input(key="order_number").input(number)
+    return at.button(key="button_start").click().run()
+
+
+def test_start_needs_a_valid_order_number(env):
+    at = app()
+    assert not at.exception
+    assert at.button(key="button_close").disabled and not at.button(key="button_start").disabled
+    at.button(key="button_start").click().run()
+    assert "Please enter an order number." in [w.value for w in at.warning]
+    start(at, "../etc")
+    assert any("must not contain /" in w.value for w in at.warning)
+    assert not worker().running
+
+
+def test_start_live_view_live_changes_save_and_close(env):
+    at = app()
+    start(at, "A-100")
+    assert not at.exception
+    assert any("A-100" in s.value for s in at.success)
+    assert at.button(key="button_start").disabled and not at.button(key="button_close").disabled
+    assert at.text_input(key="order_number").disabled and at.selectbox(key="image_resolution").disabled
+    w = worker()
+    wait_until(lambda: w.snapshot().frames_seen >= 5)
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Frames seen"]) >= 5 and "Distance" in metrics and "\\# Images" in metrics
+    assert len(at.get("image")) >= 1  # the live frame
+    at.select_slider(key="threshold").set_value(0.5).run()
+    assert w.snapshot().options.threshold == 0.5
+    at.number_input(key="images_per_second").set_value(7).run()
+    assert w.snapshot().options.images_per_second == 7
+    kept = w.snapshot().kept
+    at.button(key="button_save_image").click().run()
+    wait_until(lambda: w.snapshot().kept == kept + 1)
+    at.button(key="button_close").click().run()
+    assert not w.running
+    n = w.snapshot().finished.kept
+    assert any(f"{n} image(s) saved" in i.value for i in at.info)
+    order = w.snapshot().finished.order
+    files = [p for p in order.folder.iterdir() if p.suffix == ".jpg"]
+    assert len(files) == n == len(w.store.images(order.id))
+    assert len(at.get("image")) == n  # the order's gallery
+    assert not at.button(key="button_start").disabled and at.button(key="button_close").disabled
+
+
+def test_second_tab_sees_the_running_order_and_cannot_start_another(env):
+    tab1, tab2 = app(), app()
+    start(tab1, "FIRST")
+    tab2.run()
+    assert tab2.button(key="button_start").disabled
+    assert tab2.text_input(key="order_number").value == "FIRST"
+    tab1.button(key="button_close").click().run()
+    tab2.run()
+    assert not tab2.button(key="button_start").disabled
+
+
+def test_update_images_previews_and_moves_to_trash(env):
+    at = app()
+    at.select_slider(key="threshold").set_value(0.15).run()
+    start(at, "UPD")
+    w = worker()
+    wait_until(lambda: w.snapshot().frames_seen >= 20 and w.snapshot().kept >= 3)
+    at.button(key="button_close").click().run()
+    order = w.snapshot().finished.order
+    before = len(w.store.images(order.id))
+    at.select_slider(key="threshold").set_value(0.5).run()
+    at.button(key="button_update_images").click().run()
+    warning = [x.value for x in at.warning if "would be moved" in x.value]
+    assert warning, [x.value for x in at.warning]
+    at.button(key="confirm_refilter").click().run()
+    after = w.store.images(order.id)
+    assert 1 <= len(after) < before
+    trashed = list((order.folder / "trash").iterdir())
+    assert len(trashed) == before - len(after)
+
+
+def test_video_mode_disables_threshold_and_shows_the_player(env):
+    at = app()
+    at.radio(key="save_as").set_value("video").run()
+    assert at.select_slider(key="threshold").disabled
+    start(at, "VID-1")
+    w = worker()
+    wait_until(lambda: w.snapshot().video_frames >= 10)
+    at.button(key="button_close").click().run()
+    assert not at.exception
+    assert any("Video saved" in i.value for i in at.info)
+    assert len(at.get("video")) == 1
+    assert w.snapshot().finished.video_path.exists()
+
+
+def test_gallery_delete_refilter_and_statistics(env):
+    at = app()
+    at.select_slider(key="threshold").set_value(0.15).run()
+    start(at, "GAL")
+    w = worker()
+    wait_until(lambda: w.snapshot().kept >= 3)
+    at.button(key="button_close").click().run()
+    order = w.snapshot().finished.order
+    n = len(w.store.images(order.id))
+    at.switch_page("pages/gallery.py").run()
+    assert not at.exception
+    assert len(at.get("image")) == n + 1  # grid + the large image
+    at.button(key="gallery_delete").click().run()
+    at.button(key="gallery_delete_yes").click().run()
+    assert len(w.store.images(order.id)) == n - 1
+    assert len(list((order.folder / "trash").iterdir())) == 1
+    at.select_slider(key="gallery_threshold").set_value(0.5).run()
+    at.button(key="gallery_refilter").click().run()
+    assert any("0.500" in m.value for m in [*at.success, *at.warning])
+    at.text_input(key="gallery_search").input("nothing-like-this").run()
+    assert any("No order matches" in x.value for x in at.warning)
+    at.switch_page("pages/statistics.py").run()
+    assert not at.exception
+    assert [m.value for m in at.metric][:2] == ["1", str(n - 1)]
+
+
+def test_bad_configuration_shows_the_variable(env, monkeypatch):
+    monkeypatch.setenv("IMAGES_PER_SECOND", "fast")
+    at = app()
+    assert any("IMAGES_PER_SECOND" in e.value for e in at.error)
