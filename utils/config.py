@@ -323,6 +323,15 @@ def settings_table() -> list[tuple[str, str, str]]:
     return rows
 
 
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| Variable | Default | Meaning |", "|---|---|---|",
+             "| `PREFIX` | | Read every variable below as `<PREFIX>_<NAME>` (several dashboards, one environment). |"]
+    for name, default, description in settings_table():
+        lines.append(f"| `{name}` | `{default}` | {description} |" if default else f"| `{name}` | | {description} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     """``python -m utils.config``: check the environment and print the settings in effect.
 
@@ -331,10 +340,15 @@ def main() -> int:
     import sys
 
     if "--markdown" in sys.argv[1:]:
-        print("| Variable | Default | Meaning |\n|---|---|---|")
-        print("| `PREFIX` | | Read every variable below as `<PREFIX>_<NAME>` (several dashboards, one environment). |")
-        for name, default, description in settings_table():
-            print(f"| `{name}` | `{default}` | {description} |" if default else f"| `{name}` | | {description} |")
+        print(markdown_table())
+        return 0
+    if "--update-readme" in sys.argv[1:]:
+        readme = PROJECT_ROOT / "README.md"
+        text = readme.read_text()
+        start = text.index("<!-- config-table:start")
+        start = text.index("\n", start) + 1
+        end = text.index("<!-- config-table:end -->")
+        readme.write_text(text[:start] + markdown_table() + "\n" + text[end:])
         return 0
     try:
         settings = load_settings()
