@@ -7,7 +7,7 @@ import streamlit as st
 from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy
 from utils.engine import apply_refilter, plan_refilter
 from utils.storage import OrderNumberError, StorageError, validate_order_number
-from utils.ui import get_engine, show_gallery, show_video, thumb
+from utils.ui import get_engine, is_admin, show_gallery, show_video, thumb
 from utils.video import VideoError
 
 engine = get_engine()
@@ -16,6 +16,7 @@ worker = engine.worker
 snap = worker.snapshot()
 running = snap.running
 ss = st.session_state
+admin = is_admin()  # operators capture; re-filtering (moving images to trash) is for admins
 
 # ---- widget defaults; while an order runs (maybe started in another tab) they show its options
 if running and snap.options is not None:
@@ -111,8 +112,8 @@ if ss["save_as"] == MODE_DISTINCT:
     with b2:
         can_update = (not running and closed_order is not None and closed_order.mode == MODE_DISTINCT
                       and closed_order.n_images > 0)
-        if st.button("Update images", disabled=not can_update, key="button_update_images",
-                     help="Re-filter the closed order's images with the current threshold."):
+        if admin and st.button("Update images", disabled=not can_update, key="button_update_images",
+                               help="Re-filter the closed order's images with the current threshold."):
             ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"])
     if not running:  # while running, the live view shows the count
         kept = engine.store.get_order(closed_order.id).n_images if closed_order else 0
@@ -157,7 +158,7 @@ else:
 
 # ---- re-filter preview and confirmation
 plan = ss.get("refilter_plan")
-if plan is not None and not running:
+if plan is not None and not running and admin:
     st.subheader(f"Update images at threshold {plan.threshold:.3f}")
     if not plan.drop:
         st.success("All images stay at this threshold.")

@@ -7,12 +7,13 @@ import streamlit as st
 from ImageProcessingThread import MODE_VIDEO
 from utils.engine import apply_refilter, plan_refilter
 from utils.exports import order_zip
-from utils.ui import get_engine, local_time, order_label, show_gallery, show_video, thumb
+from utils.ui import get_engine, is_admin, local_time, order_label, show_gallery, show_video, thumb
 
 engine = get_engine()
 s = engine.settings
 store = engine.store
 ss = st.session_state
+admin = is_admin()  # delete and re-filter are admin actions
 
 st.title("Gallery")
 orders = store.list_orders()
@@ -60,9 +61,9 @@ right.markdown(
     f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB  \n"
     f"**File** `{rec.file_name}`  \n**Camera** {rec.camera or '–'}"
 )
-if right.button("Delete image", key="gallery_delete", disabled=running):
+if admin and right.button("Delete image", key="gallery_delete", disabled=running):
     ss["confirm_delete"] = rec.id
-if ss.get("confirm_delete") == rec.id:
+if admin and ss.get("confirm_delete") == rec.id:
     right.warning(f"Move #{rec.seq} to the order's trash folder?")
     if right.button("Yes, delete", type="primary", key="gallery_delete_yes"):
         store.trash_images(order.id, [rec.id])
@@ -73,19 +74,20 @@ if ss.get("confirm_delete") == rec.id:
         ss.pop("confirm_delete")
         st.rerun()
 
-st.subheader("Re-filter")
-th = st.select_slider("Threshold", options=s.threshold_options, value=s.OPTIONS_TH_INIT, key="gallery_threshold")
-if st.button("Preview re-filter", disabled=running, key="gallery_refilter"):
-    ss["gallery_plan"] = plan_refilter(store, order.id, th)
-plan = ss.get("gallery_plan")
-if plan is not None and plan.order_id == order.id:
-    if not plan.drop:
-        st.success(f"All {len(plan.keep)} image(s) stay at {plan.threshold:.3f}.")
-    else:
-        st.warning(f"At {plan.threshold:.3f}, {len(plan.drop)} image(s) would move to trash: "
-                   + ", ".join(f"#{r.seq}" for r in plan.drop))
-        if st.button("Move them to trash", type="primary", key="gallery_refilter_apply"):
-            moved = apply_refilter(store, plan)
-            ss.pop("gallery_plan")
-            st.toast(f"{moved} image(s) moved to trash.")
-            st.rerun()
+if admin:
+    st.subheader("Re-filter")
+    th = st.select_slider("Threshold", options=s.threshold_options, value=s.OPTIONS_TH_INIT, key="gallery_threshold")
+    if st.button("Preview re-filter", disabled=running, key="gallery_refilter"):
+        ss["gallery_plan"] = plan_refilter(store, order.id, th)
+    plan = ss.get("gallery_plan")
+    if plan is not None and plan.order_id == order.id:
+        if not plan.drop:
+            st.success(f"All {len(plan.keep)} image(s) stay at {plan.threshold:.3f}.")
+        else:
+            st.warning(f"At {plan.threshold:.3f}, {len(plan.drop)} image(s) would move to trash: "
+                       + ", ".join(f"#{r.seq}" for r in plan.drop))
+            if st.button("Move them to trash", type="primary", key="gallery_refilter_apply"):
+                moved = apply_refilter(store, plan)
+                ss.pop("gallery_plan")
+                st.toast(f"{moved} image(s) moved to trash.")
+                st.rerun()

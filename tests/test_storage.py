@@ -21,7 +21,7 @@ def _jpeg(color=(10, 200, 30), size=(64, 48)) -> bytes:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "   ", "../x", "a/b", "a\\b", "/etc/passwd", "x\x00y", "tab\there", "a" * 65, "CON", "com1", "LPT9.txt",
+    ["", "   ", "../x", "a/b", "a\\b", "/etc/passwd", "C:\\Windows", "x\x00y", "tab\there", "a" * 65, "a" * 10_000, "CON", "com1", "LPT9.txt",
      "..", ".hidden", "-rf", "a:b", "a*b", "ｏｒｄｅｒ", "a∕b", "a  b", "x\u200by"],
 )
 def test_bad_order_numbers_are_refused_with_a_message(bad):

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from DataModels_BaslerCameraAdapter import TakePhotoParams
@@ -44,6 +44,13 @@ def _parse_int_list(value: Any) -> Any:
             return []
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+class AuthUser(BaseModel):
+    """One dashboard user of AUTH_USERS."""
+
+    hash: str = Field(pattern=r"^\$argon2(id|i|d)\$", description="argon2 hash (python -m utils.auth hash)")
+    role: Literal["operator", "admin"] = "operator"
 
 
 class Settings(BaseSettings):
@@ -127,6 +134,24 @@ class Settings(BaseSettings):
     KEEP_ORIGINAL_BYTES: bool = Field(
         False, description="Save the camera's frame bytes untouched instead of a resized JPEG."
     )
+    AUTH_USERS: dict[str, AuthUser] = Field(
+        default_factory=dict,
+        description='Dashboard users as JSON: {"anna": {"hash": "$argon2id$...", "role": "admin"}}; roles operator '
+        "(default) or admin; hashes from python -m utils.auth hash. Empty: no login (unless DUMMY_USER).",
+    )
+    DUMMY_USER: str | None = Field(None, description="A plain user name accepted with DUMMY_PW (logs a warning).")
+    DUMMY_PW: SecretStr | None = Field(None, description="The plain password of DUMMY_USER.")
+    DUMMY_ROLE: Literal["operator", "admin"] = Field("operator", description="Role of DUMMY_USER.")
+    AUTH_MAX_FAILURES: int = Field(
+        5, ge=1, le=100, description="Wrong passwords for one user name or client before logins are refused for a while."
+    )
+    AUTH_LOCKOUT_S: float = Field(
+        60.0, gt=0, le=3600, description="First lock-out in seconds after too many wrong passwords (doubles, max 1 h)."
+    )
+    AUTH_ADMIN_EMAILS: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With Streamlit's OIDC login (st.login): e-mail addresses that get the admin role (comma separated).",
+    )
     DESCRIPTOR_WEIGHTS_FILE: Path | None = Field(
         None, description="Local MobileNetV3-small ImageNet weights (.pth) for offline sites."
     )
@@ -140,6 +165,43 @@ class Settings(BaseSettings):
     )
     TORCH_NUM_THREADS: int = Field(1, ge=1, le=64, description="CPU threads of the feature network.")
 
+    # ---- statistics, upload analysis and the HTTP API ----
+    AVERAGING_METHOD: Literal["arithmetic", "geometric", "harmonic"] = Field(
+        "arithmetic",
+        description="Average colour of an image: arithmetic, geometric or harmonic mean of its opaque pixels "
+        "(the original stats API's variable).",
+    )
+    API_TOKEN: SecretStr | None = Field(
+        None,
+        description="Bearer token the HTTP API (api.py) requires; empty: no token, and the API then answers "
+        "loopback clients only (see API_ALLOW_REMOTE_WITHOUT_TOKEN).",
+    )
+    API_HOST: str = Field(
+        "127.0.0.1",
+        description="Address python -m api binds to; anything but loopback needs API_TOKEN or "
+        "API_ALLOW_REMOTE_WITHOUT_TOKEN=true.",
+    )
+    API_PORT: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API (python -m api).")
+    API_ALLOW_REMOTE_WITHOUT_TOKEN: bool = Field(
+        False,
+        description="Let the HTTP API without API_TOKEN bind to and answer non-loopback addresses (trusted "
+        "networks only).",
+    )
+    UPLOAD_MAX_BYTES: int = Field(
+        25_000_000,
+        ge=1024,
+        le=2_000_000_000,
+        description="Largest image in bytes accepted by the upload analysis, image URLs and POST /stats.",
+    )
+    URL_FETCH_TIMEOUT: float = Field(
+        10.0, gt=0, le=300, description="Seconds allowed to fetch one image URL (connection, redirects and body)."
+    )
+    URL_ALLOW_PRIVATE: bool = Field(
+        False,
+        description="Allow image URLs on private and loopback addresses (link-local, multicast and reserved "
+        "addresses stay refused).",
+    )
+
     @field_validator(
         "GALLERY_OVERALL_HEIGHT",
         "CAMERA_ADDRESS",
@@ -150,6 +212,8 @@ class Settings(BaseSettings):
         "CAMERA_SNAPSHOT_URL",
         "CAMERA_DEVICE",
         "DESCRIPTOR_WEIGHTS_FILE",
+        "DUMMY_USER",
+        "DUMMY_PW",
         mode="before",
     )
     @classmethod
@@ -177,7 +241,14 @@ class Settings(BaseSettings):
             raise ValueError(f"each resolution must be 32..8192 pixels, got {bad}")
         return value
 
-    @field_validator("CAMERA_PARAMS", mode="before")
+    @field_validator("AUTH_ADMIN_EMAILS", mode="before")
+    @classmethod
+    def _email_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.strip("[]").replace('"', "").split(",") if part.strip()]
+        return value
+
+    @field_validator("CAMERA_PARAMS", "AUTH_USERS", mode="before")
     @classmethod
     def _params_json(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -256,6 +327,9 @@ class Settings(BaseSettings):
     def demo_folder(self) -> Path:
         """Folder of the demo camera: TEST_DATA_FOLDER or the project's toydata/."""
         return self.TEST_DATA_FOLDER if self.TEST_DATA_FOLDER is not None else DEFAULT_TOYDATA
+
+
+SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN"}
 
 
 class ConfigError(ValueError):
@@ -357,7 +431,7 @@ def main() -> int:
         return 2
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if name in {"CAMERA_TOKEN"} and value:
+        if name in SECRET_SETTINGS and value:
             value = "***"
         print(f"{name}={value}")
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from utils.auth import OPEN_ACCESS_USER, Authenticator, LoginError, User, authenticator_from_settings
 from utils.config import ConfigError, Settings, load_settings
 from utils.engine import Engine, build_engine
 from utils.storage import ImageRecord, OrderRecord
@@ -82,10 +83,83 @@ def order_label(order: OrderRecord) -> str:
     return f"{order.folder.name} · {local_time(order.started_at)} · {what} · {state}"
 
 
-def sidebar(engine: Engine) -> None:
-    """Camera, descriptor and engine status, on every page."""
+# ---------------------------------------------------------------- login and roles
+
+
+@st.cache_resource
+def get_authenticator() -> Authenticator:
+    """One authenticator per process: its failure counts (rate limit) are shared by all sessions."""
+    return authenticator_from_settings(load_settings())
+
+
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml configures Streamlit's own login (an [auth] section)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file, unreadable file: not configured
+        return False
+
+
+def current_user(settings: Settings) -> User | None:
+    """The logged-in user, the open-access user when no login is configured, else None."""
+    if oidc_configured():
+        if not st.user.is_logged_in:
+            return None
+        email = str(st.user.get("email") or st.user.get("name") or "user")
+        admins = {a.casefold() for a in settings.AUTH_ADMIN_EMAILS}
+        return User(email, "admin" if email.casefold() in admins else "operator")
+    if not get_authenticator().enabled:
+        return OPEN_ACCESS_USER
+    return st.session_state.get("auth_user")
+
+
+def login_page() -> None:
+    """The only page without login: a user/password form, or the OIDC button."""
+    st.title(load_settings().TITLE)
+    if oidc_configured():
+        st.button("Log in", type="primary", on_click=st.login, key="oidc_login")
+        return
+    with st.form("login"):
+        name = st.text_input("User name", key="login_user")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        try:
+            user = get_authenticator().login(name, password, client=st.context.ip_address or "")
+        except LoginError as err:
+            st.error(str(err))
+        else:
+            st.session_state["auth_user"] = user
+            st.rerun()
+
+
+def logout() -> None:
+    if oidc_configured():
+        st.logout()
+    st.session_state.pop("auth_user", None)
+
+
+def require_admin() -> User:
+    """Stop the page unless an admin is logged in (also when the page's URL is called directly)."""
+    user = current_user(load_settings())
+    if user is None or not user.is_admin:
+        st.error("This page is for administrators.")
+        st.stop()
+    return user  # type: ignore[return-value]
+
+
+def is_admin() -> bool:
+    user = current_user(load_settings())
+    return user is not None and user.is_admin
+
+
+def sidebar(engine: Engine, user: User) -> None:
+    """Camera, descriptor and engine status, the user and logout, on every page."""
     s = engine.settings
     with st.sidebar:
+        if user is not OPEN_ACCESS_USER:
+            st.caption(f"Logged in as **{user.name}** ({user.role})")
+            st.button("Log out", on_click=logout, key="logout")
         st.subheader("Camera")
         st.caption(f"Source: **{s.camera_kind}**")
         st.caption(engine.camera.name)

@@ -1,0 +1,183 @@
+"""Dashboard login: users with argon2 password hashes, roles, and a limit on wrong passwords.
+
+* ``AUTH_USERS`` (JSON): ``{"anna": {"hash": "$argon2id$...", "role": "admin"}, "ole": {"hash": "..."}}``
+  — make a hash with ``python -m utils.auth hash`` (asks for the password twice).
+* ``DUMMY_USER`` / ``DUMMY_PW``: one plain user/password pair (compatibility with the statistics
+  app the product absorbed); accepted with a warning in the log. Its role is ``DUMMY_ROLE``.
+* Streamlit's own OIDC login (``st.login``) is used instead when ``.streamlit/secrets.toml`` has an
+  ``[auth]`` section; ``AUTH_ADMIN_EMAILS`` get the admin role, everyone else operator.
+* Without any of these the dashboard is open and everybody acts as admin (a PC on a closed shop-floor network).
+
+Roles: ``operator`` (capture, gallery) and ``admin`` (also delete, re-filter, statistics and exports, upload
+analysis, settings). Wrong passwords: after ``AUTH_MAX_FAILURES`` failures for a user name or a client address,
+logins for it are refused for ``AUTH_LOCKOUT_S`` seconds, doubling with each further failure (at most 1 hour).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["operator", "admin"]
+ROLES: tuple[Role, ...] = ("operator", "admin")
+_hasher = PasswordHasher()
+# verified against for unknown user names, so that they take as long as known ones
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash for ``AUTH_USERS``."""
+    if len(password) < 8:
+        raise ValueError("use at least 8 characters")
+    return _hasher.hash(password)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+OPEN_ACCESS_USER = User("(no login configured)", "admin")
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+    lockouts: int = 0
+
+
+@dataclass
+class Authenticator:
+    """Checks user names and passwords against the configuration; thread-safe; one per process."""
+
+    users: dict[str, tuple[str, Role]]  # name -> (argon2 hash, role)
+    dummy_user: str | None = None
+    dummy_password: str | None = None
+    dummy_role: Role = "operator"
+    max_failures: int = 5
+    lockout_s: float = 60.0
+    _failures: dict[str, _Failures] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users) or bool(self.dummy_user and self.dummy_password)
+
+    def locked_for(self, *keys: str) -> float:
+        """Seconds until a login for these keys (user name, client address) is accepted again."""
+        now = time.monotonic()
+        with self._lock:
+            return max([0.0] + [f.locked_until - now for k in keys if (f := self._failures.get(k))])
+
+    def _failed(self, keys: list[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                f = self._failures.setdefault(key, _Failures())
+                f.count += 1
+                if f.count >= self.max_failures:
+                    f.locked_until = now + min(3600.0, self.lockout_s * 2**f.lockouts)
+                    f.lockouts += 1
+                    f.count = 0
+
+    def login(self, name: str, password: str, client: str = "") -> User:
+        """The user for these credentials; raises :class:`LoginError` (wrong or locked)."""
+        name = (name or "").strip()
+        keys = [f"user:{name.casefold()}"] + ([f"client:{client}"] if client else [])
+        wait = self.locked_for(*keys)
+        if wait > 0:
+            raise LoginError(f"Too many failed attempts. Try again in {wait:.0f} s.")
+        user = self._check(name, password or "")
+        if user is None:
+            self._failed(keys)
+            logger.warning("Failed login for user %r from %s", name, client or "unknown client")
+            raise LoginError("Wrong user name or password.")
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+        logger.info("User %s logged in (%s) from %s", user.name, user.role, client or "unknown client")
+        return user
+
+    def _check(self, name: str, password: str) -> User | None:
+        entry = self.users.get(name)
+        if entry is not None:
+            stored, role = entry
+            try:
+                _hasher.verify(stored, password)
+                return User(name, role)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return None
+        if self.dummy_user and self.dummy_password is not None:
+            ok_user = hmac.compare_digest(name.encode(), self.dummy_user.encode())
+            ok_pw = hmac.compare_digest(password.encode(), self.dummy_password.encode())
+            if ok_user and ok_pw:
+                return User(name, self.dummy_role)
+        try:  # same work for unknown names as for known ones
+            _hasher.verify(_DUMMY_HASH, password + "x")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            pass
+        return None
+
+
+class LoginError(ValueError):
+    """Wrong credentials or a locked account; the message is for the user."""
+
+
+def authenticator_from_settings(settings) -> Authenticator:  # noqa: ANN001 - utils.config.Settings
+    """The authenticator configured by AUTH_USERS / DUMMY_USER / DUMMY_PW."""
+    users = {name: (u.hash, u.role) for name, u in settings.AUTH_USERS.items()}
+    if settings.DUMMY_USER and settings.DUMMY_PW:
+        logger.warning(
+            "DUMMY_USER/DUMMY_PW login is enabled: a plain-text password in the environment. "
+            "Prefer AUTH_USERS with argon2 hashes (python -m utils.auth hash)."
+        )
+    return Authenticator(
+        users=users,
+        dummy_user=settings.DUMMY_USER,
+        dummy_password=settings.DUMMY_PW.get_secret_value() if settings.DUMMY_PW else None,
+        dummy_role=settings.DUMMY_ROLE,
+        max_failures=settings.AUTH_MAX_FAILURES,
+        lockout_s=settings.AUTH_LOCKOUT_S,
+    )
+
+
+def main() -> int:
+    """``python -m utils.auth hash``: print an argon2 hash of a password typed twice."""
+    import getpass
+    import sys
+
+    if sys.argv[1:] != ["hash"]:
+        print("usage: python -m utils.auth hash", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+    else:  # piped: one line
+        first = second = sys.stdin.readline().rstrip("\n")
+    if first != second:
+        print("The passwords differ.", file=sys.stderr)
+        return 1
+    try:
+        print(hash_password(first))
+    except ValueError as err:
+        print(f"Password refused: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
