@@ -27,7 +27,8 @@ pages = [
 ]
 if user.is_admin:
     pages += [
-        st.Page("pages/statistics.py", title="Statistics", icon=":material/bar_chart:"),
+        st.Page("pages/statistics_page.py", title="Statistics", icon=":material/bar_chart:", url_path="statistics"),
+        st.Page("pages/upload.py", title="Upload analysis", icon=":material/upload:"),
         st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
     ]
 page = st.navigation(pages)

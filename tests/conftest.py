@@ -36,3 +36,27 @@ def original_toydata() -> list[Path]:
     if len(files) != 17:
         pytest.skip(f"original toydata not found in {ORIGINAL_TOYDATA}")
     return files
+
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch):
+    """Environment for the dashboard run in-process (AppTest): a temporary EXPORT_DIR, no weight download.
+
+    Afterwards every capture worker and statistics indexer is stopped and the Streamlit caches are
+    cleared, so the next test builds a fresh engine.
+    """
+    import streamlit as st
+
+    import ImageProcessingThread
+    from utils.stats_store import stop_all_indexers
+
+    monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
+    monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
+    monkeypatch.setenv("LOGGING_LEVEL", "INFO")
+    st.cache_resource.clear()
+    yield tmp_path / "export"
+    stop_all_indexers()
+    for worker in list(ImageProcessingThread._workers.values()):
+        worker.stop()
+    ImageProcessingThread._workers.clear()
+    st.cache_resource.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
@@ -24,17 +23,9 @@ def wait_until(predicate, timeout=20.0):
 
 
 @pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
-    monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
+def env(app_env, monkeypatch):
     monkeypatch.setenv("IMAGES_PER_SECOND", "20")
-    monkeypatch.setenv("LOGGING_LEVEL", "INFO")
-    st.cache_resource.clear()
-    yield tmp_path / "export"
-    for worker in list(ImageProcessingThread._workers.values()):
-        worker.stop()
-    ImageProcessingThread._workers.clear()
-    st.cache_resource.clear()
+    return app_env
 
 
 def app() -> AppTest:
@@ -159,7 +150,7 @@ def test_gallery_delete_refilter_and_statistics(env):
     assert any("0.500" in m.value for m in [*at.success, *at.warning])
     at.text_input(key="gallery_search").input("nothing-like-this").run()
     assert any("No order matches" in x.value for x in at.warning)
-    at.switch_page("pages/statistics.py").run()
+    at.switch_page("pages/statistics_page.py").run()
     assert not at.exception
     assert [m.value for m in at.metric][:2] == ["1", str(n - 1)]
 

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-import streamlit as st
 from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
@@ -86,19 +85,11 @@ def test_hash_command_makes_a_verifiable_hash():
 
 
 @pytest.fixture()
-def login_env(tmp_path, monkeypatch, hashes):
+def login_env(app_env, monkeypatch, hashes):
     users = {"anna": {"hash": hashes["admin"], "role": "admin"}, "ole": {"hash": hashes["operator"]}}
     monkeypatch.setenv("AUTH_USERS", json.dumps(users))
     monkeypatch.setenv("AUTH_MAX_FAILURES", "3")
-    monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
-    monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
-    monkeypatch.setenv("LOGGING_LEVEL", "INFO")
-    st.cache_resource.clear()
-    yield
-    for worker in list(ImageProcessingThread._workers.values()):
-        worker.stop()
-    ImageProcessingThread._workers.clear()
-    st.cache_resource.clear()
+    return app_env
 
 
 def log_in(name: str, password: str) -> AppTest:

@@ -14,6 +14,7 @@ from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, 
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.config import Settings
 from utils.logs import setup_logging
+from utils.stats_store import ensure_indexer
 from utils.storage import ImageRecord, RecoveryReport, Store
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def build_engine(settings: Settings) -> Engine:
     setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
     store = Store(settings.EXPORT_DIR, settings.database_path)
     recovery = store.recover()
+    ensure_indexer(store, settings.AVERAGING_METHOD)  # statistics of new and old images, off the capture path
     descriptor, problem = None, None
     try:
         descriptor = load_descriptor(

@@ -1,0 +1,469 @@
+"""HTTP API: image statistics (``POST /stats``) and read-only access to the captured orders and images.
+
+Run it with ``python -m api`` (or ``api.main()``): it binds to ``API_HOST:API_PORT`` (default
+``127.0.0.1:8000``) and **refuses to start** on a non-loopback address while no ``API_TOKEN`` is set,
+unless ``API_ALLOW_REMOTE_WITHOUT_TOKEN=true``. OpenAPI docs: ``/docs`` (Swagger UI, loads its scripts from
+a CDN), ``/redoc`` and ``/openapi.json``.
+
+``uvicorn api:app --host 0.0.0.0`` also works but bypasses that start-up check, so the app enforces the
+same rule itself on every request: without ``API_TOKEN`` (and without the allow setting) it answers only
+clients on loopback and refuses everyone else with 403. Behind a reverse proxy on the same machine, uvicorn
+takes the client address from ``X-Forwarded-For`` (it trusts that header from 127.0.0.1 only), so remote
+clients are still seen as remote; set ``API_TOKEN`` for any use beyond this machine.
+
+With ``API_TOKEN`` every endpoint except ``/health`` and the docs needs ``Authorization: Bearer <token>``
+(compared in constant time).
+
+Endpoints:
+
+* ``POST /stats``: multipart with a file field ``content``, or JSON ``{"content": "<image URL>"}``. Answers
+  ``{"exif_data": {...}, "color_data": {"avg_color": {"rgb", "hex", "method"}, "dominant_color": {"rgb",
+  "hex"}}}`` like the original stats API (``color_data`` is null when no pixel is opaque). Bad input is a
+  4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable, 403 forbidden address, 413 too
+  large, 415 wrong content type, 422 missing field or not a readable image.
+* ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
+  (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import sys
+import threading
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from utils.config import ConfigError, Settings, load_settings
+from utils.image_stats import ImageStatsError, compute_stats
+from utils.stats_store import stats_rows
+from utils.storage import ImageRecord, OrderRecord, Store
+from utils.url_fetch import URLFetchError, fetch_image
+
+logger = logging.getLogger("api")
+
+_MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the image itself
+_MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp",
+                ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".mp4": "video/mp4"}
+
+
+# ----------------------------------------------------------------- who may connect
+
+
+def token_of(settings: Settings) -> str | None:
+    """The configured API token, None when unset or blank."""
+    if settings.API_TOKEN is None:
+        return None
+    token = settings.API_TOKEN.get_secret_value().strip()
+    return token or None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (an address or a name) means this machine only (every address it resolves to is loopback)."""
+    host = host.strip().strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0].split("%")[0]).is_loopback for i in infos)
+
+
+def bind_problem(settings: Settings) -> str | None:
+    """Why the API must not start with these settings, or None."""
+    if token_of(settings) or settings.API_ALLOW_REMOTE_WITHOUT_TOKEN or is_loopback_host(settings.API_HOST):
+        return None
+    return (
+        f"Refusing to serve the API on {settings.API_HOST}:{settings.API_PORT} without a token: anyone who can reach "
+        "that address could read every captured image. Set API_TOKEN (clients send 'Authorization: Bearer <token>'), "
+        "or bind to 127.0.0.1 (API_HOST), or set API_ALLOW_REMOTE_WITHOUT_TOKEN=true on a trusted network."
+    )
+
+
+def _client_is_local(scope: dict[str, Any]) -> bool:
+    client = scope.get("client")
+    if client is None:  # a Unix socket: only reachable on this machine
+        return True
+    try:
+        ip = ipaddress.ip_address(str(client[0]).split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+class LoopbackOnly:
+    """ASGI middleware: without API_TOKEN, refuse (403) every client that is not on loopback."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not _client_is_local(scope):
+            response = JSONResponse(
+                {"detail": "This API has no API_TOKEN set and therefore answers only clients on this machine "
+                           "(loopback). Set API_TOKEN, or API_ALLOW_REMOTE_WITHOUT_TOKEN=true on a trusted network."},
+                status_code=403,
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies above ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"request too large: the image may have at most {limit - _MULTIPART_OVERHEAD:,} "
+                                   "bytes (UPLOAD_MAX_BYTES)"}, status_code=413)
+
+
+# ----------------------------------------------------------------- response models
+
+
+class AvgColor(BaseModel):
+    rgb: list[float] = Field(description="red, green, blue in 0..1")
+    hex: str = Field(examples=["#7f7f80"])
+    method: Literal["arithmetic", "geometric", "harmonic"]
+
+
+class DominantColor(BaseModel):
+    rgb: list[float] = Field(description="red, green, blue in 0..1")
+    hex: str
+
+
+class ColorData(BaseModel):
+    avg_color: AvgColor
+    dominant_color: DominantColor
+
+
+class StatsResponse(BaseModel):
+    exif_data: dict[str, Any] = Field(description="Standard EXIF tags by name (JSON-safe); GPSPosition when valid")
+    color_data: ColorData | None = Field(description="null when the image has no opaque pixel")
+
+
+class OrderOut(BaseModel):
+    id: int
+    order_number: str
+    folder: str
+    mode: str
+    status: str
+    started_at: datetime
+    closed_at: datetime | None
+    n_images: int
+    threshold: float | None
+    images_per_second: float | None
+    resolution: int | None
+    camera: str | None
+    descriptor: str | None
+    video_file: str | None
+    video_url: str | None
+
+
+class ImageOut(BaseModel):
+    id: int
+    order_id: int
+    seq: int
+    file_name: str
+    state: str
+    captured_at: datetime
+    width: int | None
+    height: int | None
+    size_bytes: int | None
+    distance: float | None
+    forced: bool
+    camera: str | None
+    file_url: str
+    stats: dict[str, Any] | None = Field(None, description="statistics (null until computed), with 'exif'")
+
+
+def _order_out(o: OrderRecord) -> OrderOut:
+    return OrderOut(
+        id=o.id, order_number=o.order_number, folder=o.folder.name, mode=o.mode, status=o.status,
+        started_at=o.started_at, closed_at=o.closed_at, n_images=o.n_images, threshold=o.threshold,
+        images_per_second=o.images_per_second, resolution=o.resolution, camera=o.camera, descriptor=o.descriptor,
+        video_file=o.video_file, video_url=f"/orders/{o.id}/video" if o.video_file else None,
+    )
+
+
+def _image_out(rec: ImageRecord, stats: dict[str, Any] | None) -> ImageOut:
+    return ImageOut(
+        id=rec.id, order_id=rec.order_id, seq=rec.seq, file_name=rec.file_name, state=rec.state,
+        captured_at=rec.captured_at, width=rec.width, height=rec.height, size_bytes=rec.size_bytes,
+        distance=rec.distance, forced=rec.forced, camera=rec.camera, file_url=f"/images/{rec.id}/file", stats=stats,
+    )
+
+
+_STATS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["content"],
+                           "properties": {"content": {"type": "string", "format": "binary",
+                                                      "description": "the image file"}}}
+            },
+            "application/json": {
+                "schema": {"type": "object", "required": ["content"],
+                           "properties": {"content": {"type": "string", "format": "uri",
+                                                      "description": "http(s) URL of the image"}}}
+            },
+        },
+    }
+}
+
+
+# ----------------------------------------------------------------- the app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app for ``settings`` (default: read from the environment)."""
+    settings = settings or load_settings()
+    token = token_of(settings)
+    limit = settings.UPLOAD_MAX_BYTES
+    app = FastAPI(
+        title="Extract unique images — API",
+        version="1.0",
+        description="Image statistics (POST /stats) and read-only access to the captured orders and images.",
+    )
+    store_lock = threading.Lock()
+    state: dict[str, Store] = {}
+
+    def store() -> Store:
+        with store_lock:
+            if "store" not in state:
+                state["store"] = Store(settings.EXPORT_DIR, settings.database_path)
+            return state["store"]
+
+    bearer = HTTPBearer(auto_error=False, description="API_TOKEN (only when one is configured)")
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if token is None:
+            return
+        given = credentials.credentials.encode("utf-8") if credentials is not None else b""
+        if not hmac.compare_digest(given, token.encode("utf-8")):
+            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <API_TOKEN>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    auth = [Depends(require_token)]
+
+    @app.exception_handler(_BodyTooLarge)
+    async def _body_too_large(request: Request, exc: _BodyTooLarge) -> JSONResponse:
+        return _too_large(limit + _MULTIPART_OVERHEAD)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/stats", response_model=StatsResponse, tags=["statistics"], dependencies=auth,
+              openapi_extra=_STATS_BODY,
+              responses={400: {"description": "bad or unreachable URL"}, 403: {"description": "address refused"},
+                         413: {"description": "too large"}, 415: {"description": "wrong content type"},
+                         422: {"description": "no 'content', or not a readable image"}})
+    async def stats(request: Request) -> dict[str, Any]:
+        """EXIF and colour statistics of one image: upload it as multipart field ``content`` or send
+        JSON ``{"content": "<http(s) URL>"}``. The average colour uses ``AVERAGING_METHOD``."""
+        data, url = await _read_content(request)
+        if url is not None:
+            try:
+                fetched = await run_in_threadpool(
+                    fetch_image, url, timeout=settings.URL_FETCH_TIMEOUT, max_bytes=limit,
+                    allow_private=settings.URL_ALLOW_PRIVATE,
+                )
+            except URLFetchError as err:
+                raise HTTPException(err.status, f"cannot use the URL: {err}") from None
+            data = fetched.data
+        try:
+            result = await run_in_threadpool(compute_stats, data, settings.AVERAGING_METHOD)
+        except ImageStatsError as err:
+            raise HTTPException(422, f"not a readable image: {err}") from None
+        return {"exif_data": result.exif, "color_data": result.color_data()}
+
+    async def _read_content(request: Request) -> tuple[bytes | None, str | None]:
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if ctype == "multipart/form-data":
+            form = await request.form(max_files=1, max_fields=10)
+            content = form.get("content")
+            if content is None:
+                raise HTTPException(422, "no field 'content': send the image as multipart file field 'content'")
+            if isinstance(content, str):  # a URL typed into a form field, like the original API accepted
+                return None, content
+            assert isinstance(content, UploadFile)
+            data = await content.read(limit + 1)
+            await content.close()
+            if len(data) > limit:
+                raise HTTPException(413, f"the image is too large (more than {limit:,} bytes, UPLOAD_MAX_BYTES)")
+            return data, None
+        if ctype == "application/json" or ctype.endswith("+json"):
+            try:
+                body = json.loads(await request.body())
+            except (ValueError, UnicodeDecodeError):
+                raise HTTPException(400, 'the body is not valid JSON; send {"content": "<image URL>"}') from None
+            if not isinstance(body, dict) or "content" not in body:
+                raise HTTPException(422, 'JSON needs a field "content" with the image URL: {"content": "https://..."}')
+            if not isinstance(body["content"], str) or not body["content"].strip():
+                raise HTTPException(422, '"content" must be the image URL as a non-empty string')
+            return None, body["content"]
+        raise HTTPException(
+            415, f"unsupported Content-Type {ctype or '(none)'}: send multipart/form-data with a file field "
+                 "'content', or application/json {\"content\": \"<image URL>\"}"
+        )
+
+    @app.get("/orders", response_model=list[OrderOut], tags=["orders"], dependencies=auth)
+    def list_orders(
+        status: Literal["open", "closed"] | None = Query(None, description="only open or closed orders"),
+        order_number: str | None = Query(None, description="only orders with this number"),
+        limit: int = Query(100, ge=1, le=10_000),
+        offset: int = Query(0, ge=0),
+    ) -> list[OrderOut]:
+        """Orders, newest first."""
+        orders = store().list_orders(status)
+        if order_number is not None:
+            orders = [o for o in orders if o.order_number == order_number]
+        return [_order_out(o) for o in orders[offset: offset + limit]]
+
+    def _get_order(order_id: int) -> OrderRecord:
+        try:
+            return store().get_order(order_id)
+        except KeyError:
+            raise HTTPException(404, f"no order with id {order_id}") from None
+
+    def _get_image(image_id: int) -> ImageRecord:
+        try:
+            return store().get_image(image_id)
+        except KeyError:
+            raise HTTPException(404, f"no image with id {image_id}") from None
+
+    @app.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], dependencies=auth)
+    def get_order(order_id: int) -> OrderOut:
+        return _order_out(_get_order(order_id))
+
+    @app.get("/orders/{order_id}/images", response_model=list[ImageOut], tags=["orders"], dependencies=auth)
+    def order_images(order_id: int, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
+        """The kept images of an order in capture order."""
+        _get_order(order_id)
+        images = store().images(order_id)
+        rows = stats_rows(store(), [r.id for r in images]) if with_stats else {}
+        return [_image_out(r, rows.get(r.id)) for r in images]
+
+    @app.get("/orders/{order_id}/video", tags=["orders"], dependencies=auth,
+             responses={200: {"content": {"video/mp4": {}}}})
+    def order_video(order_id: int) -> FileResponse:
+        order = _get_order(order_id)
+        path = order.video_path
+        if path is None or not path.is_file() or not _inside(path, store()):
+            raise HTTPException(404, f"order {order_id} has no video file")
+        return FileResponse(path, media_type=_MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                            filename=path.name)
+
+    @app.get("/images/{image_id}", response_model=ImageOut, tags=["images"], dependencies=auth)
+    def get_image(image_id: int) -> ImageOut:
+        """One image's metadata, with its statistics and EXIF once computed."""
+        rec = _get_image(image_id)
+        return _image_out(rec, stats_rows(store(), [rec.id]).get(rec.id))
+
+    @app.get("/images/{image_id}/file", tags=["images"], dependencies=auth,
+             responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
+    def image_file(image_id: int) -> FileResponse:
+        """The image file as stored."""
+        rec = _get_image(image_id)
+        if rec.state == "pending" or not rec.path.is_file() or not _inside(rec.path, store()):
+            raise HTTPException(404, f"the file of image {image_id} is not there")
+        return FileResponse(rec.path, media_type=_MEDIA_TYPES.get(rec.path.suffix.lower(), "application/octet-stream"),
+                            filename=rec.file_name)
+
+    app.add_middleware(BodyLimit, limit=limit + _MULTIPART_OVERHEAD)
+    if token is None and not settings.API_ALLOW_REMOTE_WITHOUT_TOKEN:
+        app.add_middleware(LoopbackOnly)  # added last: runs first
+        logger.warning("API without API_TOKEN: answering clients on this machine (loopback) only")
+    return app
+
+
+def _inside(path: Any, store: Store) -> bool:
+    try:
+        path.resolve().relative_to(store.export_dir.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``api.app`` (for ``uvicorn api:app``) is built on first access, from the environment."""
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(name)
+
+
+def main() -> int:
+    """``python -m api``: check the settings and the bind address, then serve with uvicorn."""
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    problem = bind_problem(settings)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from utils.logs import setup_logging
+
+    setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
+    uvicorn.run(create_app(settings), host=settings.API_HOST, port=settings.API_PORT,
+                log_level=settings.LOGGING_LEVEL.lower(), proxy_headers=True, server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Statistics page: key figures, time series, distributions and colours of the kept images; CSV and ZIP exports.
+
+Layout only: the tables come from ``utils.stats_store``, figures, filters and exports from ``utils.stats_plots``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from utils.stats_plots import (
+    build_figures,
+    date_bounds,
+    export_zip,
+    filter_images,
+    filter_orders,
+    human_bytes,
+    human_duration,
+    kpis,
+    preview,
+    table_csv,
+)
+from utils.stats_store import IMAGE_COLUMNS, ensure_indexer, load_images_frame, load_orders_frame
+from utils.ui import get_engine, require_admin
+
+PREVIEW_ROWS = 500
+
+require_admin()  # also when the page's URL is called directly
+engine = get_engine()
+store = engine.store
+indexer = ensure_indexer(store, engine.settings.AVERAGING_METHOD)  # no-op when the engine already runs it
+
+st.title("Statistics")
+orders = load_orders_frame(store)
+if orders.empty:
+    st.info("No orders yet.")
+    st.stop()
+images = load_images_frame(store)
+
+# ---- filters
+bounds = date_bounds(images, orders)
+f1, f2 = st.columns([2, 3])
+period = f1.date_input("Capture dates", value=bounds, min_value=bounds[0], max_value=bounds[1], key="stats_dates")
+picked = f2.multiselect("Orders", orders["order_folder"].tolist(), key="stats_orders", placeholder="All orders")
+period = period if isinstance(period, tuple) else (period,)
+start = period[0] if len(period) > 0 else None
+end = period[1] if len(period) > 1 else start
+shown = filter_images(images, start, end, picked)
+shown_orders = filter_orders(orders, start, end, picked, shown)
+
+# ---- key figures
+k = kpis(shown, shown_orders)
+m = st.columns(5)
+m[0].metric("Orders", k["orders"])
+m[1].metric("Images", k["images"])
+m[2].metric("Images per order", f"{k['images_per_order']:.1f}")
+m[3].metric("Capture duration", human_duration(k["capture_seconds"]))
+m[4].metric("Storage used", human_bytes(k["storage_bytes"]), help="Files of the images shown")
+
+pending = int((shown["stats_status"] == "pending").sum())
+failed = shown[shown["stats_status"] == "error"]
+if pending:
+    c1, c2 = st.columns([4, 1])
+    c1.info(f"Statistics of {pending} image(s) are still being computed in the background.")
+    if c2.button("Compute now", key="stats_compute_now"):
+        with st.spinner("Computing statistics ..."):
+            indexer.backfill()
+        st.rerun()
+if len(failed):
+    with st.expander(f"{len(failed)} image(s) could not be read", icon=":material/warning:"):
+        st.dataframe(failed[["order_folder", "file_name", "error"]], hide_index=True, width="stretch")
+
+# ---- plots
+figs = build_figures(shown)
+if not figs:
+    st.info("No image matches the filters.")
+for name, fig in figs.items():
+    st.plotly_chart(fig, key=f"stats_plot_{name}", width="stretch")
+
+# ---- table and exports
+st.subheader("Images")
+st.caption(f"First {min(PREVIEW_ROWS, len(shown))} of {len(shown)} image(s); the CSV holds all of them.")
+st.dataframe(preview(shown, IMAGE_COLUMNS, PREVIEW_ROWS), hide_index=True, width="stretch")
+csv = table_csv(shown, IMAGE_COLUMNS)
+d1, d2 = st.columns(2)
+d1.download_button("Download table (CSV)", csv, file_name="images.csv", mime="text/csv", key="stats_csv",
+                   on_click="ignore", icon=":material/download:")
+d2.download_button("Download plots and table (ZIP)", lambda: export_zip(figs, csv), file_name="statistics.zip",
+                   mime="application/zip", key="stats_zip", on_click="ignore", icon=":material/folder_zip:")

@@ -1,0 +1,229 @@
+"""Safe image URL fetching against a real local HTTP server (and addresses that must never be contacted).
+
+:class:`ImageServer` is also used by the API and page tests.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import ipaddress
+import socket
+import threading
+import time
+from email.utils import formatdate
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils.url_fetch import URLFetchError, address_problem, fetch_image
+
+LAST_MODIFIED = 1714550400  # 2024-05-01 08:00:00 UTC
+
+
+def red_blue_png() -> bytes:
+    arr = np.zeros((10, 12, 3), np.uint8)
+    arr[:5, :, 0] = 255
+    arr[5:, :, 2] = 255
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    png = red_blue_png()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes = b"", ctype: str | None = None, headers: dict | None = None) -> None:
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: C901 - one branch per test route
+        path = self.path.split("?")[0]
+        png = self.png
+        if path == "/red.png":
+            self._send(200, png, "image/png", {"Last-Modified": formatdate(LAST_MODIFIED, usegmt=True)})
+        elif path == "/typed.png":
+            self._send(200, png, "IMAGE/PNG; charset=binary")
+        elif path == "/page.html":
+            self._send(200, b"<html>hello</html>", "text/html")
+        elif path == "/untyped":
+            self._send(200, png)
+        elif path == "/big.png":  # declares 50 MB, would send them slowly
+            self._send(200, b"", "image/png", {"Content-Length": str(50_000_000)})
+        elif path == "/stream.png":  # no length: streams until the connection closes
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b"\0" * 65536)
+            except OSError:
+                pass
+        elif path == "/slow.png":  # one byte every 0.2 s for 10 s
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            try:
+                for _ in range(50):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+        elif path == "/silent":
+            time.sleep(5)
+        elif path == "/short.png":
+            self._send(200, png[:10], "image/png", {"Content-Length": str(len(png))})
+        elif path == "/missing":
+            self._send(404, b"not here", "text/plain")
+        elif path == "/redirect":
+            self._send(302, headers={"Location": f"http://127.0.0.1:{self.server.server_port}/red.png"})
+        elif path == "/redirect-relative":
+            self._send(301, headers={"Location": "red.png"})
+        elif path == "/redirect-loop":
+            self._send(307, headers={"Location": "/redirect-loop"})
+        elif path == "/redirect-metadata":
+            self._send(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif path == "/redirect-ftp":
+            self._send(302, headers={"Location": "ftp://127.0.0.1/red.png"})
+        else:
+            self._send(404)
+
+
+class ImageServer:
+    """A real HTTP server on loopback in a thread, serving the routes above."""
+
+    def __init__(self) -> None:
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
+        self.port = self.httpd.server_port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="image-server", daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ImageServer()
+    yield srv
+    srv.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def refused(url: str, status: int, match: str, **kwargs) -> URLFetchError:
+    with pytest.raises(URLFetchError, match=match) as info:
+        fetch_image(url, **kwargs)
+    assert info.value.status == status, str(info.value)
+    return info.value
+
+
+def test_fetches_an_image_with_its_time(server):
+    got = fetch_image(server.url("/red.png"), allow_private=True)
+    assert got.data == _Handler.png and got.content_type == "image/png"
+    assert got.last_modified.timestamp() == LAST_MODIFIED
+    assert fetch_image(server.url("/typed.png"), allow_private=True).content_type == "image/png"
+
+
+def test_loopback_and_private_addresses_are_refused_by_default(server):
+    port = server.port
+    for url in (f"http://127.0.0.1:{port}/red.png", f"http://localhost:{port}/red.png",
+                f"http://2130706433:{port}/red.png", f"http://[::ffff:127.0.0.1]:{port}/red.png",
+                f"http://[::1]:{port}/red.png", "http://10.1.2.3/x.png", "http://192.168.0.10/x.png",
+                "http://172.16.5.5/x.png", "http://[fd00::1]/x.png"):
+        err = refused(url, 403, "refused", timeout=2)
+        assert "URL_ALLOW_PRIVATE" in str(err)
+    refused(f"http://localhost:{port}/red.png", 403, "localhost resolves to 127.0.0.1, a loopback address")
+
+
+def test_link_local_and_reserved_addresses_are_always_refused():
+    for url, what in (("http://169.254.169.254/latest/meta-data/", "link-local"), ("http://0.0.0.0/", "unspecified"),
+                      ("http://224.0.0.1/", "multicast"), ("http://240.0.0.1/", "reserved"),
+                      ("http://[fe80::1]/", "link-local"), ("http://100.64.0.1/", "non-public")):
+        t0 = time.monotonic()
+        refused(url, 403, what, allow_private=True, timeout=5)
+        assert time.monotonic() - t0 < 1  # refused before any connection attempt
+
+
+@pytest.mark.parametrize(
+    "url, match",
+    [
+        ("ftp://127.0.0.1/red.png", "only http:// and https://"),
+        ("file:///etc/passwd", "only http:// and https://"),
+        ("javascript:alert(1)", "only http:// and https://"),
+        ("gopher://example.com/", "only http:// and https://"),
+        ("example.com/red.png", "only http:// and https://"),
+        ("   ", "empty URL"),
+        ("http://", "without a host"),
+        ("http://user:secret@127.0.0.1/red.png", "user name or password"),
+        ("http://127.0.0.1:99999/", "malformed"),
+        ("http://does-not-exist.invalid/red.png", "cannot resolve"),
+    ],
+)
+def test_bad_urls(url, match):
+    refused(url, 400, match, allow_private=True, timeout=3)
+
+
+def test_content_type_must_be_an_image(server):
+    refused(server.url("/page.html"), 415, "not an image .Content-Type text/html", allow_private=True)
+    refused(server.url("/untyped"), 415, "Content-Type missing", allow_private=True)
+
+
+def test_size_limit_declared_and_streamed(server):
+    t0 = time.monotonic()
+    refused(server.url("/big.png"), 413, "50,000,000 bytes, at most 1,000,000", allow_private=True, max_bytes=1_000_000)
+    assert time.monotonic() - t0 < 2
+    refused(server.url("/stream.png"), 413, "more than 1,000,000 bytes", allow_private=True, max_bytes=1_000_000)
+    assert fetch_image(server.url("/red.png"), allow_private=True, max_bytes=len(_Handler.png)).data == _Handler.png
+
+
+def test_one_deadline_for_slow_bodies_and_silent_servers(server):
+    for path in ("/slow.png", "/silent"):
+        t0 = time.monotonic()
+        refused(server.url(path), 400, "timed out", allow_private=True, timeout=1.0)
+        assert time.monotonic() - t0 < 2.5, path
+
+
+def test_redirects_are_followed_and_checked_again(server):
+    assert fetch_image(server.url("/redirect"), allow_private=True).final_url == server.url("/red.png")
+    assert fetch_image(server.url("/redirect-relative"), allow_private=True).data == _Handler.png
+    refused(server.url("/redirect-metadata"), 403, "169.254.169.254 is a link-local", allow_private=True)
+    refused(server.url("/redirect-ftp"), 400, "only http", allow_private=True)
+    refused(server.url("/redirect-loop"), 400, "more than 5 redirects", allow_private=True)
+
+
+def test_http_errors_and_broken_answers(server):
+    refused(server.url("/missing"), 400, "answered HTTP 404", allow_private=True)
+    refused(server.url("/short.png"), 400, "ended early|broke", allow_private=True)
+    refused(f"http://127.0.0.1:{free_port()}/red.png", 400, "cannot connect", allow_private=True, timeout=3)
+
+
+def test_address_rules():
+    ip = ipaddress.ip_address
+    assert address_problem(ip("93.184.216.34"), False) is None
+    assert address_problem(ip("2606:4700::1111"), False) is None
+    assert address_problem(ip("127.0.0.1"), True) is None and address_problem(ip("10.0.0.1"), True) is None
+    assert "loopback" in address_problem(ip("::ffff:127.0.0.1"), False)
+    assert "link-local" in address_problem(ip("169.254.1.1"), True)

@@ -1,0 +1,239 @@
+"""Fetch one image from a URL without becoming a way into the local network (SSRF).
+
+* only ``http`` and ``https``; no credentials in the URL;
+* the host name is resolved once and **every** address it resolves to is checked: loopback and private
+  addresses are refused unless ``allow_private`` (``URL_ALLOW_PRIVATE``); link-local (cloud metadata
+  services such as 169.254.169.254), multicast, reserved and unspecified addresses are always refused;
+  IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry;
+* the connection goes to the address that was checked (no second DNS lookup that could answer differently),
+  with the original host name in ``Host`` and for TLS (SNI and certificate check);
+* redirects (at most ``max_redirects``) are followed by hand, each target checked like the first URL;
+* one deadline (``timeout`` seconds) for connecting, redirects and the whole body; the body is streamed
+  and abandoned as soon as it exceeds ``max_bytes`` (a larger ``Content-Length`` is refused before reading);
+* the answer must be 200 with ``Content-Type: image/*``.
+
+Every refusal is a :class:`URLFetchError` whose ``status`` is the HTTP status an API should answer with.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+
+_CHUNK = 64 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
+_USER_AGENT = "extract-unique-images/stats (+image statistics)"
+
+
+class URLFetchError(ValueError):
+    """The URL cannot or may not be fetched; ``status`` is the HTTP status to answer (400, 403, 413, 415)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    url: str
+    final_url: str
+    content_type: str
+    data: bytes
+    last_modified: datetime | None
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)  # what URL_ALLOW_PRIVATE opens (with loopback); other non-public ranges stay closed
+
+
+def address_problem(ip: IPAddress, allow_private: bool) -> str | None:
+    """Why a connection to ``ip`` is refused, or None when it is allowed."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_link_local:
+        return "a link-local address (e.g. a cloud metadata service)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_loopback:
+        return None if allow_private else "a loopback address"
+    if any(ip.version == net.version and ip in net for net in _PRIVATE_NETWORKS):
+        return None if allow_private else "a private network address"
+    if ip.is_reserved or not ip.is_global:
+        return "a reserved or non-public address"
+    return None
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str  # as written in the URL (no brackets)
+    port: int
+    ip: str  # the checked address we connect to
+    path: str  # path and query
+
+
+def _check_url(url: str, allow_private: bool) -> _Target:
+    if not isinstance(url, str) or not url.strip():
+        raise URLFetchError("empty URL")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise URLFetchError(f"malformed URL {url!r}: {err}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise URLFetchError(f"only http:// and https:// URLs are allowed, not {scheme + ':' if scheme else 'this'} ({url!r})")
+    if parts.username is not None or parts.password is not None:
+        raise URLFetchError("URLs with a user name or password are not allowed")
+    host = parts.hostname
+    if not host:
+        raise URLFetchError(f"URL without a host: {url!r}")
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise URLFetchError(f"cannot resolve the host {host!r}: {err}") from None
+    addresses = []
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        problem = address_problem(ip, allow_private)
+        if problem is not None:
+            where = f"{ip} is" if host in (str(ip), info[4][0]) else f"{host} resolves to {ip},"
+            raise URLFetchError(
+                f"{where} {problem}; such URLs are refused"
+                + ("" if "loopback" not in problem and "private" not in problem else " (see URL_ALLOW_PRIVATE)"),
+                status=403,
+            )
+        addresses.append(str(ip))
+    if not addresses:
+        raise URLFetchError(f"the host {host!r} has no address")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return _Target(scheme, host, port, addresses[0], path)
+
+
+def _host_header(target: _Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+def _left(deadline: float, timeout: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise URLFetchError(f"timed out: no complete answer within {timeout:g} s")
+    return left
+
+
+def _pool(target: _Target, left: float) -> urllib3.HTTPConnectionPool:
+    kwargs = {"timeout": urllib3.Timeout(connect=left, read=left), "retries": False, "maxsize": 1}
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.ip, target.port, server_hostname=target.host, assert_hostname=target.host, **kwargs
+        )
+    return urllib3.HTTPConnectionPool(target.ip, target.port, **kwargs)
+
+
+def fetch_image(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 25_000_000,
+    allow_private: bool = False,
+    max_redirects: int = 5,
+) -> FetchedImage:
+    """The image at ``url`` (see the module docstring for every check); :class:`URLFetchError` otherwise."""
+    deadline = time.monotonic() + timeout
+    current = url.strip() if isinstance(url, str) else url
+    for _ in range(max_redirects + 1):
+        target = _check_url(current, allow_private)
+        pool = _pool(target, _left(deadline, timeout))
+        try:
+            resp = pool.urlopen(
+                "GET",
+                target.path,
+                headers={"Host": _host_header(target), "User-Agent": _USER_AGENT,
+                         "Accept": "image/*", "Accept-Encoding": "identity"},
+                redirect=False,
+                preload_content=False,
+                decode_content=False,
+                assert_same_host=False,
+            )
+        except urllib3.exceptions.NewConnectionError as err:  # (a subclass of the timeout error in urllib3 2)
+            pool.close()
+            raise URLFetchError(f"cannot connect to {target.host}:{target.port}: {err}") from None
+        except urllib3.exceptions.TimeoutError:
+            pool.close()
+            raise URLFetchError(f"timed out: no answer from {target.host} within {timeout:g} s") from None
+        except urllib3.exceptions.SSLError as err:
+            pool.close()
+            raise URLFetchError(f"TLS error with {target.host}: {err}") from None
+        except urllib3.exceptions.HTTPError as err:
+            pool.close()
+            raise URLFetchError(f"cannot connect to {target.host}:{target.port}: {err}") from None
+        try:
+            if resp.status in _REDIRECTS:
+                location = resp.headers.get("Location")
+                if not location:
+                    raise URLFetchError(f"{current} redirects without a Location")
+                current = urljoin(current, location)
+                continue
+            return _read(resp, url, current, target, deadline, timeout, max_bytes)
+        finally:
+            resp.release_conn()
+            resp.close()
+            pool.close()
+    raise URLFetchError(f"more than {max_redirects} redirects")
+
+
+def _read(resp, url: str, final: str, target: _Target, deadline: float, timeout: float, max_bytes: int) -> FetchedImage:
+    if resp.status != 200:
+        raise URLFetchError(f"{final} answered HTTP {resp.status} {resp.reason or ''}".rstrip())
+    ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if not ctype.startswith("image/"):
+        raise URLFetchError(f"{final} is not an image (Content-Type {ctype or 'missing'})", status=415)
+    length = resp.headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+        raise URLFetchError(f"{final} is too large ({int(length):,} bytes, at most {max_bytes:,})", status=413)
+    chunks, size = [], 0
+    while True:
+        left = _left(deadline, timeout)
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(left)  # the deadline covers the whole body, not each read
+        try:
+            chunk = resp.read1(_CHUNK)
+        except urllib3.exceptions.TimeoutError:
+            raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)") from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise URLFetchError(f"connection to {target.host} broke while reading: {err}") from None
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_bytes:
+            raise URLFetchError(f"{final} is too large (more than {max_bytes:,} bytes)", status=413)
+        chunks.append(chunk)
+    if length is not None and length.strip().isdigit() and size < int(length):
+        raise URLFetchError(f"{final} ended early ({size} of {int(length)} bytes)")
+    modified = None
+    if resp.headers.get("Last-Modified"):
+        try:
+            modified = parsedate_to_datetime(resp.headers["Last-Modified"])
+        except (TypeError, ValueError):
+            modified = None
+    return FetchedImage(url, final, ctype, b"".join(chunks), modified)
