@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -226,12 +227,22 @@ class CaptureWorker:
                     logger.exception("Finishing the video failed")
                     self._set_error(f"Finishing the video failed: {err}")
                 self._recorder = None
-            closed = self.store.close_order(
-                order.id,
-                video_file=video_path.name if video_path else None,
-                video_frames=state.video_frames if video_path else None,
-                video_fps=video_fps,
-            )
+            try:
+                closed = self.store.close_order(
+                    order.id,
+                    video_file=video_path.name if video_path else None,
+                    video_frames=state.video_frames if video_path else None,
+                    video_fps=video_fps,
+                )
+            except (sqlite3.Error, StorageError) as err:  # e.g. a completely full disk
+                self._state = replace(self._state, running=False, finished=None)
+                self._threads = []
+                message = (
+                    f"Order {order.order_number} is stopped but could not be closed ({err}). Nothing is lost: "
+                    "free space, then press Start with the same order number and Close order again."
+                )
+                logger.error("%s", message)
+                raise StorageError(message) from err
             summary = RunSummary(
                 order=closed,
                 kept=self._state.kept,
@@ -417,8 +428,10 @@ class CaptureWorker:
         try:
             record = self._save(item, features, distance, forced, order, opts)
         except StorageError as err:
-            logger.error("%s", err)
-            self._set_error(f"Saving failed: {err}")
+            message = f"Saving failed: {err}"
+            if message != self._state.last_error:  # once per problem, not once per frame (disk full: 23 lines/s)
+                logger.error("%s", err)
+            self._set_error(message)
             return
         if forced:
             self._save_next.clear()

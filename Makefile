@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: install install-dev run test bench bench-quick demo-adapter toydata clean
+.PHONY: install install-dev run test bench bench-quick bench-stats soak api demo-adapter toydata clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ bench: install
 
 bench-quick: install
 	$(PY) bench/pipeline.py --json --quick
+
+bench-stats: install
+	$(PY) bench/stats.py --json
+
+soak: install
+	$(PY) bench/soak.py --minutes 10 --json
+
+api: install
+	$(PY) -m utils.config > /dev/null
+	$(PY) -m api
 
 demo-adapter: install
 	$(PY) -m utils.demo_adapter --port 5050 --folder toydata

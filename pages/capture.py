@@ -43,7 +43,11 @@ def on_start() -> None:
 
 
 def on_close() -> None:
-    summary = worker.stop()
+    try:
+        summary = worker.stop()
+    except StorageError as err:
+        ss["message"] = ("error", str(err))
+        return
     if summary is None:
         return
     if summary.order.mode == MODE_VIDEO:

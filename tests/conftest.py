@@ -60,3 +60,15 @@ def app_env(tmp_path, monkeypatch):
         worker.stop()
     ImageProcessingThread._workers.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (headless, no network); skipped when either is missing."""
+    from tests.browser import CHROMIUM, FLAGS, require_browser
+
+    api = require_browser()
+    with api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()

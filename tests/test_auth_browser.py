@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.browser import CHROMIUM, FLAGS, Dashboard, require_browser
+from tests.browser import Dashboard, require_browser
 from utils.auth import hash_password
 
-playwright_api = require_browser()
+require_browser()  # skips the module without playwright or chromium
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,6 @@ def dashboard(tmp_path_factory):
     dash = Dashboard(base / "export", base / "streamlit.log", AUTH_USERS=json.dumps(users))
     yield dash
     dash.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def log_in(page, name, password):

@@ -286,3 +286,29 @@ def test_frames_from_arrays_are_saved(store, descriptor):
     first = store.images(order.id)[0]
     img = Image.open(first.path)
     assert first.path.suffix == ".jpg" and img.size == (200, 100) and read_user_comment(img)["order"] == "ARR"
+
+
+def test_close_that_cannot_be_written_keeps_the_order_open_and_resumable(worker, store, monkeypatch):
+    import sqlite3
+
+    from utils.storage import StorageError
+
+    order = worker.start("FULL", CaptureOptions(threshold=0.15, images_per_second=23))
+    wait_for(lambda: worker.snapshot().kept >= 2)
+    real_close = store.close_order
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "close_order", disk_full)
+    with pytest.raises(StorageError, match="could not be closed.*Start with the same order number"):
+        worker.stop()
+    assert not worker.running and store.get_order(order.id).status == "open"
+    assert not [t for t in threading.enumerate() if t.name.startswith("capture-")]
+    monkeypatch.setattr(store, "close_order", real_close)
+    kept = len(store.images(order.id))
+    again = worker.start("FULL", CaptureOptions(threshold=0.15, images_per_second=23))
+    assert again.id == order.id and worker.snapshot().kept == kept
+    summary = worker.stop()
+    assert summary.order.status == "closed" and summary.kept >= kept
+    files_rows_agree(store, order.id)

@@ -18,6 +18,7 @@ gets a new folder ``ORDER_1``, ``ORDER_2``, ... like the original app.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import unicodedata
@@ -127,6 +128,14 @@ def validate_order_number(raw: str, max_length: int = 64) -> str:
 # ----------------------------------------------------------------- records
 
 
+def _sqlite_reason(err: sqlite3.Error) -> str:
+    """SQLite's message, with the OS's words for a full disk (SQLite says 'database or disk is full')."""
+    text = str(err)
+    if getattr(err, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text:
+        return f"{text} (No space left on device; free space on the disk)"
+    return text
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -207,6 +216,11 @@ class RecoveryReport:
 
 # ----------------------------------------------------------------- the store
 
+#: Free space kept in reserve on the export and database file systems. A save is refused before anything
+#: is written when less than the image plus this is free: on a completely full disk SQLite cannot even
+#: undo the pending row of a failed write, nor close the order.
+MIN_FREE_BYTES = 512 * 1024
+
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -223,6 +237,7 @@ class Store:
             raise StorageError(f"Cannot create the export folder {self.export_dir}: {err}. Check EXPORT_DIR.") from err
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._stale_pending: set[int] = set()  # pending rows of failed writes still to delete
         with self._write_lock:
             con = self._con()
             con.executescript(_SCHEMA)  # runs in its own transaction
@@ -253,6 +268,13 @@ class Store:
         def __exit__(self, exc_type, exc, tb) -> None:
             try:
                 self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            except sqlite3.Error:
+                if self.con.in_transaction:  # a failed COMMIT (disk full) leaves the transaction open
+                    try:
+                        self.con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
             finally:
                 self.store._write_lock.release()
 
@@ -415,6 +437,8 @@ class Store:
         suffix: str = ".jpg",
     ) -> ImageRecord:
         """Keep one image: row (pending) -> file (atomic) -> row (ok). Raises StorageError."""
+        self._drop_stale_pending()
+        self._check_space(order.folder, len(data))
         blob = None if features is None else np.asarray(features, dtype=np.float32).tobytes()
         stamp = captured_at.astimezone().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         d = None if distance is None or not np.isfinite(distance) else float(distance)
@@ -429,19 +453,56 @@ class Store:
                 )
                 image_id = int(cur.lastrowid)  # type: ignore[arg-type]
         except sqlite3.Error as err:
-            raise StorageError(f"Cannot record the image in the database {self.db_path}: {err}") from err
+            raise StorageError(f"Cannot record the image in the database {self.db_path}: {_sqlite_reason(err)}") from err
         path = order.folder / name
         try:
             atomic_write_bytes(path, data)
         except BaseException as err:
-            with self._tx() as con:
-                con.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            try:
+                with self._tx() as con:
+                    con.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            except sqlite3.Error:  # no file was left; the row goes at the next save or the next start
+                logger.warning("Could not remove the pending row of %s yet; will retry", path.name)
+                self._stale_pending.add(image_id)
             if isinstance(err, OSError):
                 raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and permissions.") from err
             raise
-        with self._tx() as con:
-            con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+        try:
+            with self._tx() as con:
+                con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+        except sqlite3.Error as err:  # the file is complete: recovery at the next start marks it ok
+            raise StorageError(f"Cannot record the image in the database {self.db_path}: {_sqlite_reason(err)}") from err
         return self.get_image(image_id)
+
+    def _check_space(self, folder: Path, size: int) -> None:
+        """StorageError before anything is written when the export or database file system is read-only or full."""
+        for where in dict.fromkeys((folder, self.db_path.parent)):
+            try:
+                st = os.statvfs(where)
+            except (OSError, AttributeError):  # no statvfs (Windows) or folder gone: the write itself will say
+                continue
+            if st.f_flag & getattr(os, "ST_RDONLY", 1):
+                raise StorageError(f"Cannot write to {where}: Read-only file system. Make it writable again.")
+            blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail  # root may use the reserved blocks
+            free = blocks * st.f_frsize
+            if free < size + MIN_FREE_BYTES:
+                raise StorageError(
+                    f"No space left on device for {where}: {free / 1e6:.2f} MB free, an image needs "
+                    f"{size / 1e6:.2f} MB plus {MIN_FREE_BYTES / 1e6:.1f} MB reserve. Free space on the disk "
+                    "(or change EXPORT_DIR); capture resumes by itself."
+                )
+
+    def _drop_stale_pending(self) -> None:
+        """Remove pending rows whose write failed while the database could not be changed (disk full)."""
+        if not self._stale_pending:
+            return
+        ids = list(self._stale_pending)
+        try:
+            with self._tx() as con:
+                con.executemany("DELETE FROM images WHERE id = ? AND state = 'pending'", [(i,) for i in ids])
+        except sqlite3.Error:
+            return
+        self._stale_pending.difference_update(ids)
 
     def get_image(self, image_id: int) -> ImageRecord:
         rows = self._query(
