@@ -86,13 +86,6 @@ def db_rows(export: Path, sql: str, *args) -> list[tuple]:
         con.close()
 
 
-def wait_for(predicate, timeout=60.0, step=0.1, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
 
 
 def start_order(page, url: str, number: str, video: bool = False) -> None:

@@ -15,6 +15,18 @@ ORIGINAL_TOYDATA = ROOT.parent / "shared" / "datasets" / "original-toydata"
 PROJECT_TOYDATA = ROOT / "toydata"
 
 
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.05, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds (tests wait on conditions, not sleeps)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
+
+
 @pytest.fixture(scope="session")
 def descriptor():
     """MobileNetV3-small with seeded random weights (no pretrained weights offline)."""
@@ -50,16 +62,19 @@ def app_env(tmp_path, monkeypatch):
     import ImageProcessingThread
     from utils.stats_store import stop_all_indexers
 
+    def reset() -> None:
+        stop_all_indexers()
+        for worker in list(ImageProcessingThread._workers.values()):
+            worker.stop()
+        ImageProcessingThread._workers.clear()
+        st.cache_resource.clear()
+
     monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
     monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
     monkeypatch.setenv("LOGGING_LEVEL", "INFO")
-    st.cache_resource.clear()
+    reset()  # workers other tests registered
     yield tmp_path / "export"
-    stop_all_indexers()
-    for worker in list(ImageProcessingThread._workers.values()):
-        worker.stop()
-    ImageProcessingThread._workers.clear()
-    st.cache_resource.clear()
+    reset()
 
 
 @pytest.fixture(scope="module")

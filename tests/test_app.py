@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 
 APP = str(ROOT / "app.py")
 
 
-def wait_until(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture()
@@ -61,7 +53,7 @@ def test_start_live_view_live_changes_save_and_close(env):
     assert at.button(key="button_start").disabled and not at.button(key="button_close").disabled
     assert at.text_input(key="order_number").disabled and at.selectbox(key="image_resolution").disabled
     w = worker()
-    wait_until(lambda: w.snapshot().frames_seen >= 5)
+    wait_for(lambda: w.snapshot().frames_seen >= 5)
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Frames seen"]) >= 5 and "Distance" in metrics and "\\# Images" in metrics
@@ -72,7 +64,7 @@ def test_start_live_view_live_changes_save_and_close(env):
     assert w.snapshot().options.images_per_second == 7
     kept = w.snapshot().kept
     at.button(key="button_save_image").click().run()
-    wait_until(lambda: w.snapshot().kept == kept + 1)
+    wait_for(lambda: w.snapshot().kept == kept + 1)
     at.button(key="button_close").click().run()
     assert not w.running
     n = w.snapshot().finished.kept
@@ -100,7 +92,7 @@ def test_update_images_previews_and_moves_to_trash(env):
     at.select_slider(key="threshold").set_value(0.15).run()
     start(at, "UPD")
     w = worker()
-    wait_until(lambda: w.snapshot().frames_seen >= 20 and w.snapshot().kept >= 3)
+    wait_for(lambda: w.snapshot().frames_seen >= 20 and w.snapshot().kept >= 3)
     at.button(key="button_close").click().run()
     order = w.snapshot().finished.order
     before = len(w.store.images(order.id))
@@ -121,7 +113,7 @@ def test_video_mode_disables_threshold_and_shows_the_player(env):
     assert at.select_slider(key="threshold").disabled
     start(at, "VID-1")
     w = worker()
-    wait_until(lambda: w.snapshot().video_frames >= 10)
+    wait_for(lambda: w.snapshot().video_frames >= 10)
     at.button(key="button_close").click().run()
     assert not at.exception
     assert any("Video saved" in i.value for i in at.info)
@@ -134,7 +126,7 @@ def test_gallery_delete_refilter_and_statistics(env):
     at.select_slider(key="threshold").set_value(0.15).run()
     start(at, "GAL")
     w = worker()
-    wait_until(lambda: w.snapshot().kept >= 3)
+    wait_for(lambda: w.snapshot().kept >= 3)
     at.button(key="button_close").click().run()
     order = w.snapshot().finished.order
     n = len(w.store.images(order.id))

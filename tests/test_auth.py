@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from utils.auth import Authenticator, LoginError, User, hash_password
 
 APP = str(ROOT / "app.py")
@@ -118,9 +118,7 @@ def test_operator_captures_but_gets_no_admin_actions(login_env):
     at.text_input(key="order_number").input("OP-1")
     at.button(key="button_start").click().run()
     w, = ImageProcessingThread._workers.values()
-    end = time.monotonic() + 20
-    while w.snapshot().kept < 2 and time.monotonic() < end:
-        time.sleep(0.05)
+    wait_for(lambda: w.snapshot().kept >= 2)
     at.button(key="button_close").click().run()
     at.switch_page("pages/gallery.py").run()
     assert not at.exception and len(at.get("image")) >= 2

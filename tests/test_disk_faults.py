@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import wait_for
 from PIL import Image
 
 from communication import Frame
@@ -27,13 +29,6 @@ from utils.storage import Store
 RATE = 23
 
 
-def wait_for(predicate, timeout=30.0, step=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from communication import BaslerAdapterCamera, CameraError
 from DataModels_BaslerCameraAdapter import TakePhotoParams
 from describe_images import load_descriptor
 from ImageProcessingThread import CaptureOptions, CaptureWorker
-from tests.conftest import PROJECT_TOYDATA
+from tests.conftest import PROJECT_TOYDATA, wait_for
 from utils.demo_adapter import DemoAdapterServer
 from utils.files import is_temp_file
 
@@ -30,13 +30,6 @@ SLACK = 0.8  # scheduling delay tolerated on two loaded cores
 TIMEOUT = 1.0  # CAMERA_TIMEOUT of the client
 
 
-def wait_for(predicate, timeout=30.0, step=0.02, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"{what} not reached within {timeout:.0f} s")
 
 
 class TimedCamera:

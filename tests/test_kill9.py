@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.browser import Dashboard, db_rows, require_browser, start_order, wait_for
+from tests.browser import Dashboard, db_rows, require_browser, start_order
+from tests.conftest import wait_for
 from utils.files import is_temp_file
 
 require_browser()  # skips the module without playwright or chromium

@@ -16,16 +16,9 @@ from DataModels_BaslerCameraAdapter import TakePhotoParams
 from ImageProcessingThread import CaptureOptions, CaptureWorker, WorkerBusy, worker_for
 from utils.imaging import read_user_comment
 from utils.storage import OrderNumberError
-from tests.conftest import PROJECT_TOYDATA
+from tests.conftest import PROJECT_TOYDATA, wait_for
 
 
-def wait_for(predicate, timeout=20.0, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def files_rows_agree(store, order_id):
@@ -255,9 +248,12 @@ def test_one_worker_per_camera_key(store, descriptor):
         made.append(1)
         return CaptureWorker(FolderCamera(PROJECT_TOYDATA), descriptor, store)
 
+    import ImageProcessingThread
+
     a = worker_for("test-camera-key", factory)
     b = worker_for("test-camera-key", factory)
     assert a is b and len(made) == 1
+    del ImageProcessingThread._workers["test-camera-key"]
 
 
 def test_frames_from_arrays_are_saved(store, descriptor):

@@ -26,5 +26,5 @@ def setup_logging(level: str = "INFO", logfile: Path | None = None) -> None:
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
     # libraries that are chatty at DEBUG
-    for name in ("PIL", "urllib3", "matplotlib", "watchdog", "fsevents", "asyncio", "tornado"):
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+    for name in ("PIL", "urllib3", "matplotlib", "watchdog", "fsevents", "asyncio", "tornado", "choreographer", "kaleido"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
