@@ -70,7 +70,7 @@ def on_rate() -> None:
 
 st.title(s.TITLE)
 if "toast" in ss:
-    st.toast(ss.pop("toast"), icon="✅")
+    st.toast(ss.pop("toast"), icon=":material/check_circle:")
 
 # ---- controls
 c_start, c_order, c_close = st.columns([1, 3, 1.3], vertical_alignment="bottom")

@@ -62,7 +62,9 @@ def test_distinct_images_in_the_browser(server, browser):
     page.get_by_text("Download order as ZIP").wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "gallery.png"), full_page=True)
     page.goto(url + "/statistics")
-    page.get_by_text("Images per order").wait_for(timeout=30_000)
+    page.get_by_text("Images per order").first.wait_for(timeout=30_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the charts, not their placeholders
+    time.sleep(1.0)
     page.screenshot(path=str(ARTIFACTS / "statistics.png"), full_page=True)
     page.close()
 

@@ -34,6 +34,8 @@ _png_lock = threading.Lock()
 # ----------------------------------------------------------------- filters and key figures
 
 
+_DAY_MS = 86_400_000  # plotly measures date axes in milliseconds
+
 def local_times(series: pd.Series) -> pd.Series:
     """UTC timestamps in this machine's time zone (for days, months and display)."""
     return pd.to_datetime(series, utc=True).dt.tz_convert(tzlocal())
@@ -169,17 +171,26 @@ def build_figures(images: pd.DataFrame, *, uploads: bool = False) -> dict[str, g
     per_day, per_month = time_series(images)
     if len(per_day):
         fig = go.Figure()
-        fig.add_bar(x=per_day["period"], y=per_day["count"], name="images per day", marker_color="#4c78a8")
-        fig.add_scatter(x=per_day["period"], y=per_day["trend"], name="trend (7-day mean)", mode="lines",
+        fig.add_bar(x=per_day["period"], y=per_day["count"], name="images per day", marker_color="#4c78a8",
+                    width=0.8 * _DAY_MS)
+        fig.add_scatter(x=per_day["period"], y=per_day["trend"], name="trend (7-day mean)", mode="lines+markers",
                         line={"color": "#f58518", "width": 3})
+        fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=_DAY_MS)  # whole days, also for one day
+        if len(per_day) == 1:  # a single bar would otherwise fill the axis with sub-second ticks
+            day = pd.Timestamp(per_day["period"].iloc[0])
+            fig.update_xaxes(range=[day - pd.Timedelta(days=3), day + pd.Timedelta(days=3)])
         figs["images_per_day"] = _layout(fig, "Images per day", "day (capture time)", "images")
         fig = make_subplots(specs=[[{"secondary_y": True}]])
-        fig.add_bar(x=per_month["period"], y=per_month["count"], name="images per month", marker_color="#54a24b")
+        fig.add_bar(x=per_month["period"], y=per_month["count"], name="images per month", marker_color="#54a24b",
+                    width=25 * _DAY_MS, offset=0)
         fig.add_scatter(x=per_month["period"], y=per_month["total"], name="total so far", mode="lines+markers",
                         line={"color": "#e45756", "width": 3}, secondary_y=True)
         _layout(fig, "Images per month and running total", "month (capture time)", "images per month")
         fig.update_yaxes(title_text="total images", secondary_y=True)
-        fig.update_xaxes(dtick="M1", tickformat="%Y-%m")
+        fig.update_xaxes(type="date", dtick="M1", tickformat="%Y-%m")
+        if len(per_month) == 1:
+            month = pd.Timestamp(per_month["period"].iloc[0])
+            fig.update_xaxes(range=[month - pd.DateOffset(months=2), month + pd.DateOffset(months=3)])
         figs["images_per_month"] = fig
     if not uploads and len(images):
         per_order = images.groupby("order_folder", sort=False).size()
