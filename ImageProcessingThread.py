@@ -132,8 +132,7 @@ class CaptureWorker:
         self._lock = threading.RLock()  # guards _state and run control
         self._state = WorkerSnapshot()
         self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._queue: queue.Queue[_Prepared] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()  # the running order's; each run gets its own event and queue
         self._index = FeatureIndex()
         self._save_next = threading.Event()
         self._recorder: VideoRecorder | None = None
@@ -184,14 +183,16 @@ class CaptureWorker:
             self._recorder = None
             if options.mode == MODE_VIDEO:
                 self._recorder = VideoRecorder(self._video_path(order), options.images_per_second, options.video_codec)
-            self._stop = threading.Event()
-            self._queue = queue.Queue(maxsize=2)
+            self._stop = stop = threading.Event()
+            frames: queue.Queue[_Prepared] = queue.Queue(maxsize=2)
             self._save_next.clear()
             self._times.clear()
             self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept)
             self._threads = [
-                threading.Thread(target=self._guard(self._acquire_loop), name="capture-acquire", daemon=True),
-                threading.Thread(target=self._guard(self._process_loop), name="capture-process", daemon=True),
+                threading.Thread(target=self._guard(self._acquire_loop, stop, frames), name="capture-acquire",
+                                 daemon=True),
+                threading.Thread(target=self._guard(self._process_loop, stop, frames), name="capture-process",
+                                 daemon=True),
             ]
             for t in self._threads:
                 t.start()
@@ -299,18 +300,22 @@ class CaptureWorker:
         assert opts is not None
         return opts
 
-    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
-        """Run a loop; an unexpected exception is logged and shown, and the loop restarts."""
+    def _guard(
+        self, loop: Callable[[threading.Event, "queue.Queue[_Prepared]"], None], stop: threading.Event,
+        frames: "queue.Queue[_Prepared]",
+    ) -> Callable[[], None]:
+        """Run a loop of one run (its own stop event and queue: a thread that outlives its run never joins
+        the next one); an unexpected exception is logged and shown, and the loop restarts."""
 
         def run() -> None:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 try:
-                    loop()
+                    loop(stop, frames)
                     return
                 except Exception as err:  # noqa: BLE001 - a bug must not silently end capture
                     logger.exception("Capture %s failed", loop.__name__)
                     self._set_error(f"Internal error in {loop.__name__}: {type(err).__name__}: {err}")
-                    self._stop.wait(1.0)
+                    stop.wait(1.0)
 
         return run
 
@@ -327,13 +332,13 @@ class CaptureWorker:
                 logger.info("Capture recovered after %.1f s: %s", lasted, self._state.last_error)
                 self._state = replace(self._state, last_error=None, error_since=None)
 
-    def _acquire_loop(self) -> None:
+    def _acquire_loop(self, stop: threading.Event, frames: "queue.Queue[_Prepared]") -> None:
         next_t = time.monotonic()
         failures = 0
-        while not self._stop.is_set():
+        while not stop.is_set():
             now = time.monotonic()
             if now < next_t:
-                self._stop.wait(next_t - now)
+                stop.wait(next_t - now)
                 continue
             opts = self._options()
             next_t = max(next_t + 1.0 / opts.images_per_second, now)
@@ -346,7 +351,7 @@ class CaptureWorker:
                 msg = f"Camera: {err}" if isinstance(err, CameraError) else f"Camera sent a bad image: {err}"
                 self._set_error(msg)
                 logger.warning("%s (retry in %.1f s)", msg, delay)
-                self._stop.wait(delay)
+                stop.wait(delay)
                 next_t = time.monotonic()
                 continue
             if failures:
@@ -355,15 +360,15 @@ class CaptureWorker:
             with self._lock:
                 self._times.append(time.monotonic())
             try:
-                self._queue.put_nowait(prepared)
+                frames.put_nowait(prepared)
             except queue.Full:
                 try:
-                    self._queue.get_nowait()
+                    frames.get_nowait()
                     with self._lock:
                         self._state = replace(self._state, dropped=self._state.dropped + 1)
                 except queue.Empty:
                     pass
-                self._queue.put_nowait(prepared)
+                frames.put_nowait(prepared)
 
     def _prepare(self, frame: Frame, opts: CaptureOptions) -> _Prepared:
         """Decode (reduced), scale to the resolution, and prepare the network input."""
@@ -380,12 +385,12 @@ class CaptureWorker:
         keep_bytes = frame.data if opts.keep_original else None
         return _Prepared(frame=frame, image=image, net_input=net_input, data=keep_bytes)
 
-    def _process_loop(self) -> None:
+    def _process_loop(self, stop: threading.Event, frames: "queue.Queue[_Prepared]") -> None:
         while True:
             try:
-                item = self._queue.get(timeout=0.05)
+                item = frames.get(timeout=0.05)
             except queue.Empty:
-                if self._stop.is_set():
+                if stop.is_set():
                     return  # queue drained: every acquired frame was processed
                 continue
             opts = self._options()

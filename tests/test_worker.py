@@ -308,3 +308,37 @@ def test_close_that_cannot_be_written_keeps_the_order_open_and_resumable(worker,
     summary = worker.stop()
     assert summary.order.status == "closed" and summary.kept >= kept
     files_rows_agree(store, order.id)
+
+
+def test_a_thread_stuck_in_a_camera_call_never_joins_the_next_run(store, descriptor):
+    """Stop gives up waiting for a grab that hangs; when it returns, that thread ends instead of capturing on."""
+    gate = threading.Event()
+    folder = FolderCamera(PROJECT_TOYDATA)
+
+    class HangingOnce:
+        name = "hanging once"
+        calls = 0
+
+        def grab(self):
+            HangingOnce.calls += 1
+            if HangingOnce.calls == 1:
+                gate.wait(10)  # a camera call that ignores its timeout
+            return folder.grab()
+
+        def close(self):
+            pass
+
+    w = CaptureWorker(HangingOnce(), descriptor, store, join_timeout=0.3)
+    first = w.start("HANG-1", CaptureOptions(images_per_second=20))
+    time.sleep(0.2)
+    w.stop()
+    assert store.get_order(first.id).status == "closed"
+    second = w.start("HANG-2", CaptureOptions(images_per_second=20, threshold=0.15))
+    wait_for(lambda: w.snapshot().frames_seen >= 5)
+    gate.set()  # the old thread's grab returns now
+    time.sleep(0.5)
+    alive = [t for t in threading.enumerate() if t.name == "capture-acquire"]
+    assert len(alive) == 1, "the old acquire thread must end, not join the new run"
+    w.stop()
+    assert store.images(first.id) == []  # its late frame was not saved into the closed order
+    assert store.get_order(second.id).status == "closed"

@@ -89,7 +89,10 @@ def build_engine(settings: Settings) -> Engine:
         camera = _UnavailableCamera(err)
     worker = worker_for(
         f"{camera.name}|{store.db_path.resolve()}",
-        lambda: CaptureWorker(camera, descriptor, store, backoff_max=settings.CAMERA_BACKOFF_MAX),
+        lambda: CaptureWorker(
+            camera, descriptor, store, backoff_max=settings.CAMERA_BACKOFF_MAX,
+            join_timeout=2 * settings.CAMERA_TIMEOUT + 5,  # a grab and its one retry may still be under way
+        ),
     )
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.db_path)
     return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery)
