@@ -59,12 +59,12 @@ class TimedCamera:
     def pauses_after_failures(self, since: float = 0.0) -> list[float]:
         """Seconds between the end of each failed request and the start of the next request."""
         with self._lock:
-            calls = [c for c in self.calls if c[0] >= since]
+            calls = [c for c in self.calls if c[1] >= since]  # a request in flight at ``since`` counts too
         return [nxt[0] - cur[1] for cur, nxt in zip(calls, calls[1:]) if cur[2] is not None]
 
     def failures(self, since: float = 0.0) -> list[CameraError]:
         with self._lock:
-            return [c[2] for c in self.calls if c[0] >= since and c[2] is not None]
+            return [c[2] for c in self.calls if c[1] >= since and c[2] is not None]
 
 
 @pytest.fixture(scope="module")
