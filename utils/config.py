@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -379,11 +378,6 @@ class _SettingsFromValues(Settings):
     def settings_customise_sources(cls, settings_cls, init_settings, *args, **kwargs):  # type: ignore[override]
         return (init_settings,)
 
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return load_settings()
 
 
 def settings_table() -> list[tuple[str, str, str]]:

@@ -25,7 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -377,9 +377,6 @@ class Store:
             rows = self._query(self._ORDER_SELECT + " WHERE o.status = ? ORDER BY o.started_at DESC, o.id DESC", (status,))
         return [self._order(r) for r in rows]
 
-    def open_orders(self) -> list[OrderRecord]:
-        return self.list_orders("open")
-
     def close_order(
         self, order_id: int, video_file: str | None = None, video_frames: int | None = None, video_fps: float | None = None
     ) -> OrderRecord:
@@ -610,12 +607,3 @@ class Store:
         if report.completed or report.removed_rows or report.removed_temp_files or report.orphan_files:
             logger.warning("Recovery after an unclean stop: %s", report)
         return report
-
-    def iter_all_images(self) -> Iterator[ImageRecord]:
-        """Every kept image of every order (for statistics)."""
-        for order in self.list_orders():
-            yield from self.images(order.id)
-
-    def disk_usage(self) -> int:
-        """Bytes used by the export folder."""
-        return sum(p.stat().st_size for p in self.export_dir.rglob("*") if p.is_file())
