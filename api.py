@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from utils.asgi import BodyTooLarge, declared_length, limit_receive
 from utils.config import ConfigError, Settings, load_settings
 from utils.image_stats import ImageStatsError, compute_stats
 from utils.stats_store import stats_rows
@@ -52,6 +53,8 @@ from utils.url_fetch import URLFetchError, fetch_image
 
 logger = logging.getLogger("api")
 
+# answered without a token: liveness, and the API's description (no data; the schema is public in this repo)
+PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the image itself
 _MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp",
                 ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".mp4": "video/mp4"}
@@ -124,10 +127,6 @@ class LoopbackOnly:
         await self.app(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: 413 for request bodies above ``limit`` bytes (declared or streamed)."""
 
@@ -139,22 +138,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
+        length = declared_length(scope)
+        if length is not None and length > self.limit:
             await _too_large(self.limit)(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge()
-            return message
-
-        await self.app(scope, limited, send)
+        await self.app(scope, limit_receive(receive, self.limit), send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -291,8 +279,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     auth = [Depends(require_token)]
 
-    @app.exception_handler(_BodyTooLarge)
-    async def _body_too_large(request: Request, exc: _BodyTooLarge) -> JSONResponse:
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return _too_large(limit + _MULTIPART_OVERHEAD)
 
     @app.get("/health", tags=["service"])

@@ -7,7 +7,7 @@ import streamlit as st
 from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy
 from utils.engine import apply_refilter, plan_refilter
 from utils.storage import OrderNumberError, StorageError, validate_order_number
-from utils.ui import get_engine, is_admin, show_gallery, show_video, thumb
+from utils.ui import admin_action, get_engine, is_admin, show_gallery, show_video, thumb
 from utils.video import VideoError
 
 engine = get_engine()
@@ -177,7 +177,7 @@ if plan is not None and not running and admin:
                 cols[i % len(cols)].image(data, caption=f"#{rec.seq}", width="stretch")
         y, n = st.columns(2)
         if y.button("Move to trash", type="primary", key="confirm_refilter"):
-            moved = apply_refilter(engine.store, plan)
+            moved = admin_action(apply_refilter, engine.store, plan)
             ss.pop("refilter_plan")
             ss["toast"] = f"{moved} image(s) moved to trash."
             st.rerun()

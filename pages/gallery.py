@@ -7,7 +7,7 @@ import streamlit as st
 from ImageProcessingThread import MODE_VIDEO
 from utils.engine import apply_refilter, plan_refilter
 from utils.exports import order_zip
-from utils.ui import get_engine, is_admin, local_time, order_label, show_gallery, show_video, thumb
+from utils.ui import admin_action, get_engine, is_admin, local_time, order_label, show_gallery, show_video, thumb
 
 engine = get_engine()
 s = engine.settings
@@ -66,7 +66,7 @@ if admin and right.button("Delete image", key="gallery_delete", disabled=running
 if admin and ss.get("confirm_delete") == rec.id:
     right.warning(f"Move #{rec.seq} to the order's trash folder?")
     if right.button("Yes, delete", type="primary", key="gallery_delete_yes"):
-        store.trash_images(order.id, [rec.id])
+        admin_action(store.trash_images, order.id, [rec.id])
         ss.pop("confirm_delete")
         st.toast(f"Image #{rec.seq} moved to trash.")
         st.rerun()
@@ -87,7 +87,7 @@ if admin:
             st.warning(f"At {plan.threshold:.3f}, {len(plan.drop)} image(s) would move to trash: "
                        + ", ".join(f"#{r.seq}" for r in plan.drop))
             if st.button("Move them to trash", type="primary", key="gallery_refilter_apply"):
-                moved = apply_refilter(store, plan)
+                moved = admin_action(apply_refilter, store, plan)
                 ss.pop("gallery_plan")
                 st.toast(f"{moved} image(s) moved to trash.")
                 st.rerun()

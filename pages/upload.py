@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from utils.gate import upload_limit_mib
 from utils.image_stats import AVERAGING_METHODS
 from utils.stats_plots import build_figures, export_zip, preview, table_csv
 from utils.stats_store import UPLOAD_COLUMNS, analyze_sources, parse_urls
@@ -20,7 +21,7 @@ ss = st.session_state
 st.title("Upload analysis")
 st.caption("Statistics of images you upload or link. Nothing is written into the orders.")
 files = st.file_uploader(
-    "Images", accept_multiple_files=True, key="upload_files",
+    "Images", accept_multiple_files=True, key="upload_files", max_upload_size=upload_limit_mib(settings.UPLOAD_MAX_BYTES),
     type=["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif"],
 )
 urls = st.text_area("Image URLs (one per line, http:// or https://)", key="upload_urls", height=100)

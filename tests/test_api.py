@@ -275,6 +275,31 @@ def test_bearer_token(token_api, data, monkeypatch):
     assert calls and all(t == (bytes, bytes) for t in calls)  # constant-time comparison of bytes
 
 
+def test_every_route_needs_the_token_in_the_header(data):
+    """Every route the app has (read from the app, so a new one is covered), every method: 401 without a
+    token, with a wrong one, and with the right token in the query string instead of the header."""
+    from fastapi.routing import APIRoute
+    from starlette.routing import Route
+
+    app = api.create_app(settings_for(data["export"], API_TOKEN=TOKEN))
+    ids = {"order_id": data["closed"].id, "image_id": data["images"][0].id}
+    routes = sorted({(m, r.path) for r in app.routes if isinstance(r, (APIRoute, Route)) for m in r.methods
+                     if m != "HEAD"})
+    assert {p for _, p in routes} - api.PUBLIC_PATHS, "the app has protected routes"
+    query = "&".join(f"{k}={TOKEN}" for k in ("token", "access_token", "api_token", "API_TOKEN", "key"))
+    with serve(app) as (base, _):
+        for method, path in routes:
+            url = base + path.format(**ids)
+            if path in api.PUBLIC_PATHS:
+                assert requests.request(method, url, timeout=10).status_code == 200, path
+                continue
+            for headers, suffix in (({}, ""), (auth("wrong"), ""), ({}, "?" + query), (auth(""), "?" + query)):
+                r = requests.request(method, url + suffix, headers=headers, timeout=10)
+                assert r.status_code == 401, (method, path, headers, suffix, r.status_code)
+            r = requests.request(method, url, headers=auth(), timeout=10)
+            assert r.status_code not in (401, 403), (method, path, r.status_code)
+
+
 def test_without_token_only_loopback_clients_are_answered(open_api, data):
     # uvicorn trusts X-Forwarded-For from 127.0.0.1: this is how a remote client looks behind a local proxy
     r = requests.get(f"{open_api}/orders", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)

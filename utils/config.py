@@ -190,7 +190,8 @@ class Settings(BaseSettings):
         25_000_000,
         ge=1024,
         le=2_000_000_000,
-        description="Largest image in bytes accepted by the upload analysis, image URLs and POST /stats.",
+        description="Largest image in bytes accepted by the upload analysis, image URLs and POST /stats; also "
+        "Streamlit's upload limit (server.maxUploadSize, rounded up to whole MiB).",
     )
     URL_FETCH_TIMEOUT: float = Field(
         10.0, gt=0, le=300, description="Seconds allowed to fetch one image URL (connection, redirects and body)."

@@ -6,17 +6,34 @@ Pages stay thin: they lay out widgets and call the engine; logic lives in the en
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import streamlit as st
 from PIL import Image
 
-from utils.auth import OPEN_ACCESS_USER, Authenticator, LoginError, User, authenticator_from_settings
+from utils.auth import (
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    OPEN_ACCESS_USER,
+    Authenticator,
+    LoginError,
+    Role,
+    User,
+    authenticator_from_settings,
+)
 from utils.config import ConfigError, Settings, load_settings
 from utils.engine import Engine, build_engine
+from utils.gate import SESSIONS
+from utils.navigation import PAGES, has_role, pages_for
 from utils.storage import ImageRecord, OrderRecord
 from utils.video import VideoError, browser_video
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner="Starting the capture engine ...")
@@ -100,8 +117,15 @@ def oidc_configured() -> bool:
         return False
 
 
-def current_user(settings: Settings) -> User | None:
-    """The logged-in user, the open-access user when no login is configured, else None."""
+def _session_id() -> str | None:
+    """The id of the browser session this script run serves (None outside a Streamlit run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _resolve_user(settings: Settings) -> User | None:
     if oidc_configured():
         if not st.user.is_logged_in:
             return None
@@ -113,6 +137,19 @@ def current_user(settings: Settings) -> User | None:
     return st.session_state.get("auth_user")
 
 
+def current_user(settings: Settings) -> User | None:
+    """The logged-in user, the open-access user when no login is configured, else None.
+
+    Also tells the server-side gate (``utils.gate.SESSIONS``) who this session is, so that Streamlit's upload
+    endpoint accepts files only from sessions whose user may upload.
+    """
+    user = _resolve_user(settings)
+    session_id = _session_id()
+    if session_id is not None:
+        SESSIONS.set(session_id, user)
+    return user
+
+
 def login_page() -> None:
     """The only page without login: a user/password form, or the OIDC button."""
     st.title(load_settings().TITLE)
@@ -120,8 +157,8 @@ def login_page() -> None:
         st.button("Log in", type="primary", on_click=st.login, key="oidc_login")
         return
     with st.form("login"):
-        name = st.text_input("User name", key="login_user")
-        password = st.text_input("Password", type="password", key="login_password")
+        name = st.text_input("User name", key="login_user", max_chars=MAX_NAME_LENGTH)
+        password = st.text_input("Password", type="password", key="login_password", max_chars=MAX_PASSWORD_LENGTH)
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
         try:
@@ -133,24 +170,79 @@ def login_page() -> None:
             st.rerun()
 
 
+def run_dashboard() -> None:
+    """The script of every browser session (``app.py``): the one gate every page passes through.
+
+    A stranger gets the login form under the root and under every page's path (and nothing else is
+    registered, so no page script can run); a logged-in user gets the pages of their role
+    (``utils.navigation.PAGES``) and the sidebar. After a login the rerun opens the page the URL asked for.
+    """
+    settings = settings_or_stop()
+    st.set_page_config(
+        page_title=settings.TITLE,
+        page_icon=":camera:",
+        layout="wide" if settings.LAYOUT_LANDSCAPE else "centered",
+    )
+    user = current_user(settings)
+    if user is None:
+        login = [st.Page(login_page, title="Log in", icon=":material/login:", url_path="login", default=True)]
+        login += [st.Page(login_page, title="Log in", url_path=p.url_path) for p in PAGES]
+        st.navigation(login, position="hidden").run()
+        return
+    engine = get_engine()
+    page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+                          for p in pages_for(user)])
+    sidebar(engine, user)
+    page.run()
+
+
 def logout() -> None:
+    """End the login: forget the user, and drop this session's media so that its image URLs stop working now."""
     if oidc_configured():
         st.logout()
     st.session_state.pop("auth_user", None)
+    session_id = _session_id()
+    if session_id is None:
+        return
+    SESSIONS.set(session_id, None)
+    from streamlit import runtime
+
+    if runtime.exists():
+        rt = runtime.get_instance()
+        rt.mark_session_nonresumable(session_id)  # a reconnect with this id gets a fresh, logged-out session
+        rt.media_file_mgr.clear_session_refs(session_id)
+        for _ in range(2):  # downloads are deleted on the second pass
+            rt.media_file_mgr.remove_orphaned_files()
+    logger.info("Session %s logged out", session_id[:8])
 
 
-def require_admin() -> User:
-    """Stop the page unless an admin is logged in (also when the page's URL is called directly)."""
+def require_role(role: Role) -> User:
+    """Stop the page unless the session's user holds ``role`` (the navigation already hides such pages; this
+    holds even if a page is reached another way)."""
     user = current_user(load_settings())
-    if user is None or not user.is_admin:
-        st.error("This page is for administrators.")
+    if not has_role(user, role):
+        st.error("This page is for administrators." if role == "admin" else "Log in first.")
         st.stop()
     return user  # type: ignore[return-value]
 
 
+def require_admin() -> User:
+    """Stop the page unless an admin is logged in (also when the page's URL is called directly)."""
+    return require_role("admin")
+
+
 def is_admin() -> bool:
-    user = current_user(load_settings())
-    return user is not None and user.is_admin
+    return has_role(current_user(load_settings()), "admin")
+
+
+def admin_action(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run an admin action (delete, re-filter) only if the session's user is an admin right now; else stop the
+    run with an error."""
+    if not is_admin():
+        logger.warning("Admin action %s refused for a session without the admin role", getattr(action, "__name__", action))
+        st.error("This action is for administrators.")
+        st.stop()
+    return action(*args, **kwargs)
 
 
 def sidebar(engine: Engine, user: User) -> None:

@@ -1,0 +1,255 @@
+"""The server-side gate of the dashboard: what Streamlit's HTTP server answers before any page script runs.
+
+``streamlit run app.py`` finds the ``st.App`` in ``app.py`` and serves it with uvicorn; :func:`app_options`
+gives that app
+
+* :class:`DashboardGate`, an ASGI middleware in front of every Streamlit route:
+  - ``PUT``/``DELETE /_stcore/upload_file/<session>/<file>`` only for a session whose script has resolved a
+    logged-in user with :data:`utils.navigation.UPLOAD_ROLE` (403 before a byte of the body is read), and
+    never above ``UPLOAD_MAX_BYTES`` (413 on the declared or streamed length);
+  - ``/_stcore/metrics`` (function names, cache sizes, upload bytes) and the agent API (``/_stcore/agent/``)
+    answer 404 to everybody;
+* ``/_gate/upload``, the check a reverse proxy asks (nginx ``auth_request``) before it forwards an upload.
+
+At import it also switches off Streamlit's discovery of the ``pages/`` folder ("multipage v1"): without
+that, the first browser session after a start that asks ``/gallery`` runs ``pages/gallery.py`` directly,
+past ``app.py``'s login gate. It sets ``server.maxUploadSize`` from ``UPLOAD_MAX_BYTES``.
+
+:data:`SESSIONS` is filled by the page script (``utils.ui.current_user``) and read here: the event loop and
+the script threads share it, so it is a locked dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from utils.asgi import BodyTooLarge, declared_length, limit_receive, send_json
+from utils.auth import User
+from utils.navigation import UPLOAD_ROLE, has_role
+
+logger = logging.getLogger(__name__)
+
+# multipart boundaries and part headers on top of the file itself (Streamlit allows the same)
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024
+_UPLOAD_PATH = re.compile(r"(?:^|/)_stcore/upload_file/([^/]+)(?:/|$)", re.IGNORECASE)
+_CLOSED_PATHS = re.compile(r"(?:^|/)_stcore/(?:metrics|agent)(?:/|$)", re.IGNORECASE)
+GATE_CHECK_PATH = "/_gate/upload"
+HOUSEKEEPING_INTERVAL_S = 5.0  # how often disconnected sessions are looked for
+
+
+class SessionRegistry:
+    """Which Streamlit session (by id) has which logged-in user; thread-safe."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._lock = threading.Lock()
+
+    def set(self, session_id: str, user: User | None) -> None:
+        """Record the user of a session after its script checked the login (None: nobody logged in)."""
+        with self._lock:
+            if user is None:
+                self._users.pop(session_id, None)
+            elif self._users.get(session_id) != user:
+                self._users[session_id] = user
+
+    def user(self, session_id: str) -> User | None:
+        with self._lock:
+            return self._users.get(session_id)
+
+    def prune(self, is_alive: Callable[[str], bool]) -> list[str]:
+        """Forget the sessions that are no longer connected; returns their ids."""
+        with self._lock:
+            dead = [sid for sid in self._users if not is_alive(sid)]
+            for sid in dead:
+                del self._users[sid]
+        return dead
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._users)
+
+
+SESSIONS = SessionRegistry()
+
+
+def may_upload(session_id: str, registry: SessionRegistry = SESSIONS, alive: Callable[[str], bool] | None = None) -> bool:
+    """Whether the session may send files: logged in with the upload role, and (if known) still connected."""
+    if not has_role(registry.user(session_id), UPLOAD_ROLE):
+        return False
+    return alive is None or alive(session_id)
+
+
+def _normalized(path: str) -> str:
+    return re.sub(r"/{2,}", "/", path)
+
+
+class DashboardGate:
+    """ASGI middleware: uploads only from logged-in sessions and within the limit; metrics and agent API closed."""
+
+    def __init__(self, app: Any, max_upload_bytes: int | None = None, registry: SessionRegistry = SESSIONS,
+                 alive: Callable[[str], bool] | None = None) -> None:
+        self.app = app
+        self.max_body = None if max_upload_bytes is None else max_upload_bytes + UPLOAD_OVERHEAD_BYTES
+        self.registry = registry
+        self.alive = alive or _session_alive
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path = _normalized(scope.get("path", ""))
+        if _CLOSED_PATHS.search(path):
+            if scope["type"] == "http":
+                await send_json(send, 404, "not served by this dashboard")
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        upload = _UPLOAD_PATH.search(path)
+        if scope["type"] == "http" and upload and scope.get("method", "GET").upper() not in ("OPTIONS", "HEAD", "GET"):
+            if not may_upload(upload.group(1), self.registry, self.alive):
+                logger.warning("Upload refused for session %s (not logged in with role %s) from %s",
+                               upload.group(1)[:8], UPLOAD_ROLE, (scope.get("client") or ("?",))[0])
+                await send_json(send, 403, f"log in first: files are accepted only from a session logged in as {UPLOAD_ROLE}")
+                return
+            if self.max_body is not None:
+                await self._limited(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _limited(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert self.max_body is not None
+        too_large = f"file too large: at most {self.max_body - UPLOAD_OVERHEAD_BYTES:,} bytes (UPLOAD_MAX_BYTES)"
+        length = declared_length(scope)
+        if length is not None and length > self.max_body:
+            await send_json(send, 413, too_large)
+            return
+        started = False
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limit_receive(receive, self.max_body), watched_send)
+        except BodyTooLarge:
+            if not started:
+                await send_json(send, 413, too_large)
+
+
+def _session_alive(session_id: str) -> bool:
+    """Whether Streamlit's runtime has this session connected (True when no runtime runs, e.g. in a unit test)."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return True
+    return runtime.get_instance().is_active_session(session_id)
+
+
+def expire_disconnected() -> list[str]:
+    """Forget logged-in sessions whose browser is gone (tab closed, reload) and drop their images and downloads.
+
+    Streamlit keeps a disconnected session's media for as long as the process runs; after this, the image
+    URLs such a browser saw answer 404. A session that reconnects re-registers and re-sends its images on its
+    next run.
+    """
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return []
+    rt = runtime.get_instance()
+    dead = SESSIONS.prune(rt.is_active_session)
+    if dead:
+        for session_id in dead:
+            rt.media_file_mgr.clear_session_refs(session_id)
+        for _ in range(2):  # downloads are deleted on the second pass
+            rt.media_file_mgr.remove_orphaned_files()
+        logger.info("Dropped the images of %d disconnected session(s)", len(dead))
+    return dead
+
+
+_housekeeping_started = threading.Event()
+
+
+def start_housekeeping(interval_s: float = HOUSEKEEPING_INTERVAL_S) -> None:
+    """Run :func:`expire_disconnected` every ``interval_s`` seconds in a daemon thread (once per process)."""
+    if _housekeeping_started.is_set():
+        return
+    _housekeeping_started.set()
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                expire_disconnected()
+            except Exception:  # noqa: BLE001 - keep the loop alive; the log has the details
+                logger.exception("Session housekeeping failed")
+
+    threading.Thread(target=loop, name="session-housekeeping", daemon=True).start()
+
+
+async def gate_check(request: Any) -> Any:
+    """``GET /_gate/upload``: 204 when the upload in ``X-Original-URI`` comes from a session that may upload,
+    else 403 — for a reverse proxy's ``auth_request`` in front of ``/_stcore/upload_file/``."""
+    from starlette.responses import Response
+
+    upload = _UPLOAD_PATH.search(_normalized(request.headers.get("x-original-uri", "").split("?")[0]))
+    if upload and may_upload(upload.group(1), SESSIONS, _session_alive):
+        return Response(status_code=204)
+    return Response(status_code=403)
+
+
+# ----------------------------------------------------------------- Streamlit server set-up
+
+
+def disable_pages_discovery() -> None:
+    """Stop Streamlit from running ``pages/*.py`` on its own (multipage v1): every page goes through app.py.
+
+    Fails the start (instead of serving unguarded pages) when Streamlit no longer has the switch.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if not hasattr(PagesManager, "uses_pages_directory"):
+        raise RuntimeError(
+            "This Streamlit version has no PagesManager.uses_pages_directory: the dashboard cannot make sure that "
+            "pages/ is not served past the login. Install the Streamlit version from requirements.txt."
+        )
+    PagesManager.uses_pages_directory = False
+
+
+def upload_limit_mib(max_bytes: int) -> int:
+    """``server.maxUploadSize`` (whole MiB, at least 1) for a limit in bytes."""
+    return max(1, math.ceil(max_bytes / (1024 * 1024)))
+
+
+def app_options() -> dict[str, Any]:
+    """Keyword arguments of ``st.App`` for the dashboard: the gate middleware and the proxy check route.
+
+    Reads the settings once; with a broken configuration the limits stay Streamlit's and nobody can upload
+    (no session logs in: the pages show the configuration error instead).
+    """
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+    from streamlit import config as st_config
+
+    from utils.config import ConfigError, load_settings
+
+    disable_pages_discovery()
+    start_housekeeping()
+    max_bytes: int | None
+    try:
+        max_bytes = load_settings().UPLOAD_MAX_BYTES
+    except ConfigError:
+        max_bytes = None
+    if max_bytes is not None:
+        st_config.set_option("server.maxUploadSize", upload_limit_mib(max_bytes), "UPLOAD_MAX_BYTES")
+    return {
+        "middleware": [Middleware(DashboardGate, max_upload_bytes=max_bytes)],
+        "routes": [Route(GATE_CHECK_PATH, gate_check, methods=["GET"])],
+    }
