@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
 from tests.conftest import ROOT, wait_for
-from utils.auth import Authenticator, LoginError, User, hash_password
+from utils.auth import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, Authenticator, LoginError, User, hash_password
+from utils.navigation import PAGES, has_role, page_for_script, pages_for
 
 APP = str(ROOT / "app.py")
 ADMIN_PW = "admin-secret-1"
@@ -123,10 +124,26 @@ def test_operator_captures_but_gets_no_admin_actions(login_env):
     at.switch_page("pages/gallery.py").run()
     assert not at.exception and len(at.get("image")) >= 2
     assert not [b for b in at.button if b.key in ("gallery_delete", "gallery_refilter")]
-    # an admin page asked for directly
+    # AppTest runs a switched-to page script directly (its own pages/ discovery, which the server has off:
+    # tests/test_security_browser.py checks that an operator's session never gets an admin page there), so
+    # this reaches the page's own check
     at.switch_page("pages/settings.py").run()
     assert any("for administrators" in e.value for e in at.error)
     assert not at.dataframe
+
+
+@pytest.mark.parametrize("script", [p.script for p in PAGES if p.role == "admin"])
+def test_admin_page_scripts_refuse_operators_and_strangers_even_when_run_directly(login_env, script):
+    """Defence in depth: run past the navigation (as Streamlit's own pages/ discovery would), an admin page
+    still shows nothing but the refusal."""
+    for user in (User("ole", "operator"), None):
+        at = AppTest.from_file(str(ROOT / script), default_timeout=60)
+        if user is not None:
+            at.session_state["auth_user"] = user
+        at.run()
+        assert not at.exception
+        assert any("for administrators" in e.value for e in at.error), (script, user)
+        assert not at.dataframe and not at.get("plotly_chart") and not at.get("file_uploader"), (script, user)
 
 
 def test_admin_gets_admin_pages(login_env):
@@ -145,3 +162,100 @@ def test_wrong_passwords_are_rate_limited_in_the_app(login_env):
         log_in("anna", "nope")
     at = log_in("anna", ADMIN_PW)
     assert any("Too many failed attempts" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- the page registry and the verification limit
+
+
+def test_every_page_script_is_in_the_registry_with_a_role():
+    """A page file that is not in utils.navigation.PAGES would have no role and no test: refuse it."""
+    scripts = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if p.name != "__init__.py")
+    assert scripts == sorted(p.script for p in PAGES)
+    assert all(page_for_script(str(ROOT / s)) is not None for s in scripts)
+    assert sum(p.default for p in PAGES) == 1 and len({p.url_path for p in PAGES}) == len(PAGES)
+
+
+def test_roles_rank():
+    admin, operator = User("a", "admin"), User("o", "operator")
+    assert pages_for(None) == []
+    assert [p.role for p in pages_for(operator)] == ["operator"] * len(pages_for(operator))
+    assert pages_for(admin) == list(PAGES)
+    assert has_role(admin, "operator") and not has_role(operator, "admin") and not has_role(None, "operator")
+
+
+class CountingHasher(PasswordHasher):
+    """A real argon2 hasher that records how many verifications run at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self._lock = __import__("threading").Lock()
+
+    def verify(self, hash, password):  # noqa: A002 - argon2's own parameter name
+        with self._lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().verify(hash, password)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def _rss_peak_kb() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+
+def _crowd(auth: Authenticator, n: int) -> tuple[int, list[str]]:
+    """``n`` wrong logins at once from ``n`` clients; returns (peak memory growth in kB, the messages)."""
+    import threading
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    start = _rss_peak_kb()
+    barrier = threading.Barrier(n)
+    messages: list[str] = []
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            auth.login(f"stranger{i}", "guess-1234", client=f"10.0.0.{i}")
+        except LoginError as err:
+            messages.append(str(err))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return _rss_peak_kb() - start, messages
+
+
+def test_a_crowd_of_login_attempts_verifies_two_at_a_time(hashes):
+    """Anyone who reaches the login form can make the server hash: each argon2 verification holds 64 MiB.
+    Eight at once would hold 512 MiB; the authenticator lets two run at a time."""
+    hasher = CountingHasher()
+    auth = Authenticator({"anna": (hashes["admin"], "admin")}, hasher=hasher)
+    grown_kb, messages = _crowd(auth, 8)
+    assert messages == ["Wrong user name or password."] * 8
+    assert hasher.calls == 8 and hasher.most == 2
+    unbounded = Authenticator({"anna": (hashes["admin"], "admin")}, verify_slots=8)
+    grown_unbounded_kb, _ = _crowd(unbounded, 8)
+    print(f"peak memory of 8 simultaneous logins: {grown_kb / 1024:.0f} MiB two at a time, "
+          f"{grown_unbounded_kb / 1024:.0f} MiB all at once")
+    assert grown_kb < 3 * 64 * 1024 < grown_unbounded_kb
+
+
+def test_over_long_names_and_passwords_are_refused_without_hashing(hashes):
+    hasher = CountingHasher()
+    auth = Authenticator({"anna": (hashes["admin"], "admin")}, hasher=hasher)
+    for name, pw in (("x" * (MAX_NAME_LENGTH + 1), "pw"), ("anna", "p" * (MAX_PASSWORD_LENGTH + 1))):
+        with pytest.raises(LoginError, match="Wrong user name or password"):
+            auth.login(name, pw, client="10.0.0.1")
+    assert hasher.calls == 0
+    assert not any(k.startswith("user:xxx") for k in auth._failures)  # no key of megabytes kept
+    assert auth.login("anna", ADMIN_PW) == User("anna", "admin")

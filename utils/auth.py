@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 Role = Literal["operator", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "admin")
+MAX_NAME_LENGTH = 128  # longer user names and passwords are refused unhashed
+MAX_PASSWORD_LENGTH = 1024
 _hasher = PasswordHasher()
 # verified against for unknown user names, so that they take as long as known ones
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -38,6 +40,8 @@ def hash_password(password: str) -> str:
     """An argon2id hash for ``AUTH_USERS``."""
     if len(password) < 8:
         raise ValueError("use at least 8 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"use at most {MAX_PASSWORD_LENGTH} characters")
     return _hasher.hash(password)
 
 
@@ -71,8 +75,23 @@ class Authenticator:
     dummy_role: Role = "operator"
     max_failures: int = 5
     lockout_s: float = 60.0
+    # one argon2 verification holds 64 MiB for ~50 ms: at most this many run at once, so that a crowd of login
+    # attempts (which anybody who reaches the login form can send) cannot take the memory of the capture
+    verify_slots: int = 2
+    hasher: PasswordHasher = field(default_factory=lambda: _hasher)
     _failures: dict[str, _Failures] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _verify_gate: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._verify_gate = threading.BoundedSemaphore(max(1, self.verify_slots))
+
+    def _verify(self, stored: str, password: str) -> bool:
+        with self._verify_gate:
+            try:
+                return self.hasher.verify(stored, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
 
     @property
     def enabled(self) -> bool:
@@ -98,6 +117,10 @@ class Authenticator:
     def login(self, name: str, password: str, client: str = "") -> User:
         """The user for these credentials; raises :class:`LoginError` (wrong or locked)."""
         name = (name or "").strip()
+        if len(name) > MAX_NAME_LENGTH or len(password or "") > MAX_PASSWORD_LENGTH:
+            # no user has such a name or password: refused before any hashing, and not kept as a failure key
+            logger.warning("Login with an over-long user name or password refused from %s", client or "unknown client")
+            raise LoginError("Wrong user name or password.")
         keys = [f"user:{name.casefold()}"] + ([f"client:{client}"] if client else [])
         wait = self.locked_for(*keys)
         if wait > 0:
@@ -117,20 +140,13 @@ class Authenticator:
         entry = self.users.get(name)
         if entry is not None:
             stored, role = entry
-            try:
-                _hasher.verify(stored, password)
-                return User(name, role)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return None
+            return User(name, role) if self._verify(stored, password) else None
         if self.dummy_user and self.dummy_password is not None:
             ok_user = hmac.compare_digest(name.encode(), self.dummy_user.encode())
             ok_pw = hmac.compare_digest(password.encode(), self.dummy_password.encode())
             if ok_user and ok_pw:
                 return User(name, self.dummy_role)
-        try:  # same work for unknown names as for known ones
-            _hasher.verify(_DUMMY_HASH, password + "x")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            pass
+        self._verify(_DUMMY_HASH, password + "x")  # same work for unknown names as for known ones
         return None
 
 
