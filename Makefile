@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: install install-dev run test bench bench-quick bench-stats soak api demo-adapter toydata clean
+.PHONY: install install-dev run test bench bench-quick bench-stats bench-prelogin soak api demo-adapter toydata clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
-	bash scripts/install-chromium.sh
+	bash scripts/install-test-packages.sh
 
 run: install
 	$(PY) -m utils.config > /dev/null
@@ -36,6 +36,9 @@ bench-quick: install
 
 bench-stats: install
 	$(PY) bench/stats.py --json
+
+bench-prelogin: install-dev
+	$(PY) bench/prelogin.py --json
 
 soak: install
 	$(PY) bench/soak.py --minutes 10 --json
