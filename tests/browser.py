@@ -79,7 +79,9 @@ class Dashboard:
 
 
 def db_rows(export: Path, sql: str, *args) -> list[tuple]:
-    con = sqlite3.connect(export / "capture.sqlite3", timeout=30)
+    from utils.storage import default_database_path
+
+    con = sqlite3.connect(default_database_path(export), timeout=30)
     try:
         return con.execute(sql, args).fetchall()
     finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,13 @@ if str(ROOT) not in sys.path:
 
 ORIGINAL_TOYDATA = ROOT.parent / "shared" / "datasets" / "original-toydata"
 PROJECT_TOYDATA = ROOT / "toydata"
+
+
+def shown(markdown: str) -> str:
+    """What a person sees of a Markdown text the app escaped (``utils.ui.md``): the backslashes removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def wait_for(predicate, timeout: float = 30.0, step: float = 0.05, what: str = "condition") -> None:
@@ -77,6 +87,18 @@ def app_env(tmp_path, monkeypatch):
     reset()
 
 
+@pytest.fixture()
+def browser_factory():
+    """New browser contexts of Debian's Chromium for one test (skipped when it or playwright is missing)."""
+    from tests.browser import CHROMIUM, FLAGS, require_browser
+
+    api = require_browser()
+    with api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b.new_context
+        b.close()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright (headless, no network); skipped when either is missing."""
@@ -87,3 +109,45 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
+
+
+# ---------------------------------------------------------------- real small file systems (root needed)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture()
+def tmpfs(tmp_path):
+    """A mounted tmpfs factory: ``tmpfs(size)`` -> its folder; unmounted in teardown whatever happened."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root (the disk-fault tests simulate a full / read-only disk)")
+        res = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(point))
+        if res.returncode != 0:
+            pytest.skip(f"mounting a tmpfs is not permitted here: {res.stderr.strip() or res.returncode}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        _run("mount", "-o", "remount,rw", str(point))
+        if _run("umount", str(point)).returncode != 0:
+            _run("umount", "-l", str(point))  # a file still open somewhere: detach now, freed when closed
+
+
+def remount(point: Path, mode: str, timeout: float = 15.0) -> None:
+    """``mount -o remount,<mode>``; retried while a file is open for writing (EBUSY between two saves)."""
+    end = time.monotonic() + timeout
+    while True:
+        res = _run("mount", "-o", f"remount,{mode}", str(point))
+        if res.returncode == 0:
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"remount,{mode} failed: {res.stderr}")
+        time.sleep(0.02)

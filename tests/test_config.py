@@ -27,7 +27,7 @@ def test_defaults_match_the_original_app():
     assert (s.IMAGES_PER_SECOND, s.IMAGES_PER_SECOND_MIN, s.IMAGES_PER_SECOND_MAX) == (5, 1, 23)
     assert s.VIDEO_CODEC == "h264" and s.CAMERA_TIMEOUT == 5 and s.CAMERA_ADDRESS is None
     assert s.camera_kind == "folder" and s.demo_folder == ROOT / "toydata"
-    assert s.database_path == Path("export") / "capture.sqlite3"
+    assert s.database_path == Path("export") / ".capture" / "capture.sqlite3"
 
 
 def test_values_in_the_original_spellings():
@@ -113,6 +113,7 @@ def test_bad_configuration_stops_the_engine_cli_with_a_message(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "utils.config"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "IMAGES_PER_SECOND" in proc.stderr and "Traceback" not in proc.stderr
-    ok = subprocess.run([sys.executable, "-m", "utils.config"], cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
+    ok = subprocess.run([sys.executable, "-m", "utils.config"], cwd=ROOT,
+                        env={"PATH": "/usr/bin:/bin", "EXPORT_DIR": str(tmp_path / "export")},
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "CAMERA_SOURCE" in ok.stdout

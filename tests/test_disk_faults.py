@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import remount, wait_for
 from PIL import Image
 
 from communication import Frame
@@ -29,45 +28,6 @@ from utils.storage import Store
 RATE = 23
 
 
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=30)
-
-
-@pytest.fixture()
-def tmpfs(tmp_path):
-    """A mounted tmpfs factory: ``tmpfs(size)`` -> its folder; unmounted in teardown whatever happened."""
-    mounted: list[Path] = []
-
-    def mount(size: str) -> Path:
-        point = tmp_path / f"disk{len(mounted)}"
-        point.mkdir()
-        if os.geteuid() != 0:
-            pytest.skip("mounting a small tmpfs needs root (the disk-fault tests simulate a full / read-only disk)")
-        res = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(point))
-        if res.returncode != 0:
-            pytest.skip(f"mounting a tmpfs is not permitted here: {res.stderr.strip() or res.returncode}")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in reversed(mounted):
-        _run("mount", "-o", "remount,rw", str(point))
-        if _run("umount", str(point)).returncode != 0:
-            _run("umount", "-l", str(point))  # a file still open somewhere: detach now, freed when closed
-
-
-def remount(point: Path, mode: str, timeout: float = 15.0) -> None:
-    """``mount -o remount,<mode>``; retried while a file is open for writing (EBUSY between two saves)."""
-    end = time.monotonic() + timeout
-    while True:
-        res = _run("mount", "-o", f"remount,{mode}", str(point))
-        if res.returncode == 0:
-            return
-        if time.monotonic() > end:
-            raise AssertionError(f"remount,{mode} failed: {res.stderr}")
-        time.sleep(0.02)
 
 
 class DistinctNoiseCamera:

@@ -8,6 +8,7 @@ dashboards can share one environment. A bad value stops start-up with a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,12 @@ from DataModels_BaslerCameraAdapter import TakePhotoParams
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOYDATA = PROJECT_ROOT / "toydata"
 
+MAX_THRESHOLD = 100.0  # distances are RMS feature differences; the useful range is far below this
+MAX_THRESHOLD_STEPS = 1000  # values of the threshold slider
+MIN_TOKEN_LENGTH = 16
+# login settings that PREFIX must not silently drop (an un-prefixed one would leave a prefixed dashboard open)
+LOGIN_SETTINGS = ("AUTH_USERS", "DUMMY_USER", "DUMMY_PW", "DUMMY_ROLE", "AUTH_ADMIN_EMAILS", "API_TOKEN")
+
 VideoCodec = Literal["mp4v", "h264", "X264", "avc1", "HEVC"]
 CameraSourceKind = Literal["auto", "basler", "snapshot", "folder", "opencv"]
 SAVE_OPTIONS = ("distinct images", "video")
@@ -33,6 +40,23 @@ def _none_if_empty(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in _NONE_STRINGS:
         return None
     return value
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (None if it can); creates nothing."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return f"{path} is a folder"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{path} is not writable by this user"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK):
+        return f"the folder {parent} is not writable by this user (or is on a read-only file system)"
+    return None
 
 
 def _parse_int_list(value: Any) -> Any:
@@ -55,7 +79,7 @@ class AuthUser(BaseModel):
 class Settings(BaseSettings):
     """All settings of the dashboard and the capture engine (see README, "Configuration")."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, validate_default=True)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, validate_default=True, allow_inf_nan=False)
 
     # ---- the original app's variables (same names, same defaults) ----
     LOGGING_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -75,6 +99,9 @@ class Settings(BaseSettings):
     GALLERY_OVERALL_HEIGHT: int | None = Field(
         None, ge=100, description="Height in pixels of the scrolling gallery; empty: as tall as needed."
     )
+    GALLERY_PAGE_SIZE: int = Field(
+        60, ge=6, le=600, description="Thumbnails per page of the gallery (orders of any size page through them)."
+    )
     OPTIONS_IMAGE_RESOLUTION: Annotated[list[int], NoDecode] = Field(
         [240, 320, 480, 512, 640, 960, 1024, 1280],
         description="Choices of the maximum image side in pixels (each 32..8192).",
@@ -83,10 +110,12 @@ class Settings(BaseSettings):
     OPTIONS_SAVE_AS_CHOICE_INIT_IDX: int = Field(
         0, ge=0, le=1, description="Preselected mode: 0 distinct images, 1 video."
     )
-    OPTIONS_TH_MIN: float = Field(0.15, ge=0, description="Smallest threshold of the slider.")
-    OPTIONS_TH_MAX: float = Field(0.5, gt=0, description="Largest threshold of the slider.")
-    OPTIONS_TH_INC: float = Field(0.025, gt=0, description="Step of the threshold slider.")
-    OPTIONS_TH_INIT: float = Field(0.325, ge=0, description="Preselected threshold.")
+    OPTIONS_TH_MIN: float = Field(0.15, ge=0, le=MAX_THRESHOLD, description="Smallest threshold of the slider.")
+    OPTIONS_TH_MAX: float = Field(0.5, gt=0, le=MAX_THRESHOLD, description="Largest threshold of the slider.")
+    OPTIONS_TH_INC: float = Field(
+        0.025, gt=0, description=f"Step of the threshold slider (at most {MAX_THRESHOLD_STEPS} steps from min to max)."
+    )
+    OPTIONS_TH_INIT: float = Field(0.325, ge=0, le=MAX_THRESHOLD, description="Preselected threshold.")
     IMAGES_PER_SECOND: int = Field(5, ge=1, le=60, description="Preselected frames requested per second.")
     IMAGES_PER_SECOND_MIN: int = Field(1, ge=1, le=60, description="Lowest selectable rate.")
     IMAGES_PER_SECOND_MAX: int = Field(23, ge=1, le=60, description="Highest selectable rate.")
@@ -105,10 +134,15 @@ class Settings(BaseSettings):
     # ---- new settings ----
     LAYOUT_LANDSCAPE: bool = Field(False, description="Wide page layout instead of centered.")
     LOGFILE: Path | None = Field(None, description="Also write the log to this file (rotated at 10 MB).")
-    EXPORT_DIR: Path = Field(Path("./export"), description="Folder holding one sub-folder per order.")
+    EXPORT_DIR: Path = Field(
+        Path("./export"),
+        description="Folder holding one sub-folder per order (and the database in EXPORT_DIR/.capture/); not the "
+        "program's own folder.",
+    )
     DATABASE_URL: str | None = Field(
         None,
-        description="SQLite database, as sqlite:///path/to/file.db; empty: EXPORT_DIR/capture.sqlite3.",
+        description="SQLite database file, as sqlite:///path/to/file.db; empty: EXPORT_DIR/.capture/capture.sqlite3 "
+        "(or EXPORT_DIR/capture.sqlite3 where an older installation has it).",
     )
     ORDER_NUMBER_MAX_LENGTH: int = Field(64, ge=1, le=200, description="Longest accepted order number.")
     CAMERA_SOURCE: CameraSourceKind = Field(
@@ -172,8 +206,8 @@ class Settings(BaseSettings):
     )
     API_TOKEN: SecretStr | None = Field(
         None,
-        description="Bearer token the HTTP API (api.py) requires; empty: no token, and the API then answers "
-        "loopback clients only (see API_ALLOW_REMOTE_WITHOUT_TOKEN).",
+        description=f"Bearer token the HTTP API (api.py) requires, at least {MIN_TOKEN_LENGTH} characters; empty: no "
+        "token, and the API then answers loopback clients only (see API_ALLOW_REMOTE_WITHOUT_TOKEN).",
     )
     API_HOST: str = Field(
         "127.0.0.1",
@@ -195,6 +229,12 @@ class Settings(BaseSettings):
     )
     URL_FETCH_TIMEOUT: float = Field(
         10.0, gt=0, le=300, description="Seconds allowed to fetch one image URL (connection, redirects and body)."
+    )
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed (comma separated, e.g. "
+        "127.0.0.1); empty: no forwarded header is believed. The dashboard and the API then see the real client "
+        "behind the proxy (wrong-password limits, the API's loopback rule).",
     )
     URL_ALLOW_PRIVATE: bool = Field(
         False,
@@ -241,9 +281,59 @@ class Settings(BaseSettings):
             raise ValueError(f"each resolution must be 32..8192 pixels, got {bad}")
         return value
 
-    @field_validator("AUTH_ADMIN_EMAILS", mode="before")
+    @field_validator("TRUSTED_PROXIES")
     @classmethod
-    def _email_list(cls, value: Any) -> Any:
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item == "*":
+                raise ValueError("'*' would believe any client's X-Forwarded-For; list your proxy's address")
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/24)") from None
+        return value
+
+    @field_validator("EXPORT_DIR", mode="before")
+    @classmethod
+    def _export_dir_given(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("name a folder for the orders, e.g. ./export or /var/lib/extract-unique-images")
+        return value
+
+    @field_validator("EXPORT_DIR")
+    @classmethod
+    def _export_dir_apart(cls, value: Path) -> Path:
+        where = value.expanduser().resolve()
+        if where == PROJECT_ROOT or where in PROJECT_ROOT.parents:
+            raise ValueError(
+                f"{where} is the program's own folder (or holds it): the orders would mix with the code. "
+                "Use a folder of their own, e.g. ./export"
+            )
+        return value
+
+    @field_validator("LOGFILE")
+    @classmethod
+    def _logfile_writable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        problem = _not_writable(value)
+        if problem:
+            raise ValueError(f"cannot write the log there: {problem}")
+        return value
+
+    @field_validator("API_TOKEN")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"a token must have at least {MIN_TOKEN_LENGTH} characters to be a secret; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("AUTH_ADMIN_EMAILS", "TRUSTED_PROXIES", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.strip("[]").replace('"', "").split(",") if part.strip()]
         return value
@@ -265,14 +355,28 @@ class Settings(BaseSettings):
     @field_validator("DATABASE_URL")
     @classmethod
     def _sqlite_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("sqlite:///"):
+        if value is None:
+            return value
+        if not value.startswith("sqlite:///"):
             raise ValueError("only SQLite is supported: write sqlite:///path/to/file.db")
+        path = value.removeprefix("sqlite:///")
+        if not path.strip() or path.strip() == ":memory:" or path.startswith("file:") or "mode=memory" in path:
+            raise ValueError("name a database file, e.g. sqlite:////var/lib/extract-unique-images/capture.sqlite3 "
+                             "(an in-memory database would lose every order at the next start)")
+        if Path(path).is_dir():
+            raise ValueError(f"{path} is a folder; name the database file inside it")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.OPTIONS_TH_MIN >= self.OPTIONS_TH_MAX:
             raise ValueError("OPTIONS_TH_MIN must be smaller than OPTIONS_TH_MAX")
+        if (self.OPTIONS_TH_MAX - self.OPTIONS_TH_MIN) / self.OPTIONS_TH_INC > MAX_THRESHOLD_STEPS:
+            raise ValueError(f"OPTIONS_TH_INC is too small: at most {MAX_THRESHOLD_STEPS} steps from OPTIONS_TH_MIN "
+                             "to OPTIONS_TH_MAX")
+        if bool(self.DUMMY_USER) != bool(self.DUMMY_PW and self.DUMMY_PW.get_secret_value()):
+            raise ValueError("DUMMY_USER and DUMMY_PW go together: set both (a login) or neither (no such login); "
+                             "one without the other would leave the dashboard open")
         if not self.OPTIONS_TH_MIN <= self.OPTIONS_TH_INIT <= self.OPTIONS_TH_MAX:
             raise ValueError("OPTIONS_TH_INIT must lie between OPTIONS_TH_MIN and OPTIONS_TH_MAX")
         if self.IMAGES_PER_SECOND_MIN > self.IMAGES_PER_SECOND_MAX:
@@ -293,9 +397,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         """File of the SQLite database."""
+        from utils.storage import default_database_path
+
         if self.DATABASE_URL:
             return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
-        return self.EXPORT_DIR / "capture.sqlite3"
+        return default_database_path(self.EXPORT_DIR)
 
     @property
     def threshold_options(self) -> list[float]:
@@ -362,6 +468,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     prefix = env.get("PREFIX", "").strip()
     prefix = f"{prefix}_" if prefix else ""
     values = {name: env[prefix + name] for name in Settings.model_fields if prefix + name in env}
+    if prefix:
+        dropped = [n for n in LOGIN_SETTINGS if env.get(n, "").strip() and prefix + n not in env]
+        if dropped:
+            raise ConfigError(
+                "Invalid configuration, fix these environment variables and start again:\n" + "\n".join(
+                    f"- {n} is set, but with PREFIX={prefix[:-1]} this dashboard reads {prefix}{n}, which is not set: "
+                    f"it would run without that login setting. Rename it to {prefix}{n} (or unset PREFIX)."
+                    for n in dropped
+                )
+            )
     try:
         # values are passed explicitly (not read again from os.environ) so that tests and
         # PREFIX work the same way; NoDecode/before-validators handle the string forms.
@@ -402,7 +518,8 @@ def markdown_table() -> str:
 
 
 def main() -> int:
-    """``python -m utils.config``: check the environment and print the settings in effect.
+    """``python -m utils.config``: check the environment (values, then files, database and proxy trust:
+    utils.preflight) and print the login in force and the settings in effect.
 
     ``--markdown`` prints the README's configuration table instead.
     """
@@ -424,6 +541,15 @@ def main() -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    from utils.auth import login_summary
+    from utils.preflight import all_problems
+
+    problems = all_problems(settings)
+    if problems:
+        print("Not ready to serve, fix these and start again:\n" + "\n".join(f"- {p}" for p in problems),
+              file=sys.stderr)
+        return 2
+    print(f"# {login_summary(settings)}")
     for name in Settings.model_fields:
         value = getattr(settings, name)
         if name in SECRET_SETTINGS and value:

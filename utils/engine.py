@@ -7,6 +7,7 @@ The dashboard holds it in ``st.cache_resource``; the HTTP API and scripts call
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 
 from communication import CameraError, CameraSource, make_camera
@@ -15,7 +16,8 @@ from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.config import Settings
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
-from utils.storage import ImageRecord, RecoveryReport, Store
+from utils.preflight import logfile_problems, store_problems
+from utils.storage import ImageRecord, RecoveryReport, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,20 @@ class _UnavailableCamera:
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Set up logging, open the store (and finish any interrupted write), load the descriptor, open the camera."""
+    """Set up logging, open the store (and finish any interrupted write), load the descriptor, open the camera.
+
+    Raises :class:`StorageError` with what to do when the log file, the export folder or the database cannot be
+    used.
+    """
+    problems = logfile_problems(settings) + store_problems(settings)
+    if problems:
+        raise StorageError(" ".join(problems))
     setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
     store = Store(settings.EXPORT_DIR, settings.database_path)
-    recovery = store.recover()
+    try:
+        recovery = store.recover()
+    except sqlite3.Error as err:
+        raise StorageError(store.open_problem(err)) from err
     ensure_indexer(store, settings.AVERAGING_METHOD)  # statistics of new and old images, off the capture path
     descriptor, problem = None, None
     try:

@@ -17,6 +17,7 @@ gets a new folder ``ORDER_1``, ``ORDER_2``, ... like the original app.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -25,7 +26,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -36,6 +38,26 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 TRASH_FOLDER = "trash"
 Mode = Literal["distinct images", "video"]
+
+#: Everything the product keeps in EXPORT_DIR besides the order folders lives in this folder. Its name starts
+#: with a dot, which no order number may, so an order can never take the database's place (or its journal's).
+PRIVATE_FOLDER = ".capture"
+DATABASE_NAME = "capture.sqlite3"
+_SQLITE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's lock before it fails (and is retried)
+
+
+def default_database_path(export_dir: Path) -> Path:
+    """The database of an EXPORT_DIR: ``EXPORT_DIR/.capture/capture.sqlite3``.
+
+    An installation made before this layout keeps its ``EXPORT_DIR/capture.sqlite3`` (it is used where it
+    exists; the order names that would collide with it are refused). Move it with the services stopped:
+    ``mkdir EXPORT_DIR/.capture && mv EXPORT_DIR/capture.sqlite3* EXPORT_DIR/.capture/``.
+    """
+    legacy = Path(export_dir) / DATABASE_NAME
+    if legacy.is_file():
+        return legacy
+    return Path(export_dir) / PRIVATE_FOLDER / DATABASE_NAME
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -82,6 +104,27 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f
 _ALLOWED_PUNCT = set("-_.+#")
 
 
+# East Asian scripts are written together (Japanese: kanji with kana; Korean: hangul with hanja) and with Latin
+_SCRIPT_GROUPS = {"CJK": "Han/Kana/Hangul", "HIRAGANA": "Han/Kana/Hangul", "KATAKANA": "Han/Kana/Hangul",
+                  "HANGUL": "Han/Kana/Hangul", "HALFWIDTH": "Han/Kana/Hangul"}
+
+
+def letter_scripts(value: str) -> set[str]:
+    """The scripts of the letters in ``value`` (Latin, Cyrillic, Greek, ...; digits and punctuation have none).
+
+    Latin next to Han/Kana/Hangul counts as one (product codes in Japanese plants mix them).
+    """
+    scripts = set()
+    for char in value:
+        if not char.isalpha():
+            continue
+        word = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+        scripts.add(_SCRIPT_GROUPS.get(word, word.title()))
+    if "Han/Kana/Hangul" in scripts:
+        scripts.discard("Latin")
+    return scripts
+
+
 class OrderNumberError(ValueError):
     """An order number that cannot name a folder; the message says what to type instead."""
 
@@ -91,8 +134,9 @@ def validate_order_number(raw: str, max_length: int = 64) -> str:
 
     Accepted: letters and digits (any script), ``- _ . + #``, single inner spaces; at most
     ``max_length`` characters. Refused: empty, path separators, ``..``, control characters,
-    names reserved by Windows (``CON``, ``COM1``...), a leading dot or dash, and characters
-    that only look like plain ones (full-width letters, division slash, ...).
+    names reserved by Windows (``CON``, ``COM1``...), a leading dot or dash, characters
+    that only look like plain ones (full-width letters, division slash, ...) and letters of
+    several scripts in one name (a Cyrillic О among Latin letters).
     """
     if not isinstance(raw, str):
         raise OrderNumberError("Order number must be text.")
@@ -120,6 +164,12 @@ def validate_order_number(raw: str, max_length: int = 64) -> str:
         raise OrderNumberError("Order number must not contain several spaces in a row.")
     if value[0] in ".-":
         raise OrderNumberError("Order number must not start with '.' or '-'.")
+    scripts = letter_scripts(value)
+    if len(scripts) > 1:
+        raise OrderNumberError(
+            f"Order number mixes letters of several scripts ({', '.join(sorted(scripts))}); letters that look alike "
+            "(Latin O, Cyrillic О) would make two orders look the same. Type it in one script."
+        )
     if value.split(".")[0].upper().rstrip() in _RESERVED:
         raise OrderNumberError(f"'{value}' is a reserved device name on Windows; please add a prefix or suffix.")
     return value
@@ -216,6 +266,21 @@ class RecoveryReport:
 
 # ----------------------------------------------------------------- the store
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _as_storage_error(method: _F) -> _F:
+    """SQLite errors of a store method become a StorageError that says what to do (locked, damaged, ...)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise StorageError(self.open_problem(err)) from err
+
+    return wrapper  # type: ignore[return-value]
+
 #: Free space kept in reserve on the export and database file systems. A save is refused before anything
 #: is written when less than the image plus this is free: on a completely full disk SQLite cannot even
 #: undo the pending row of a failed write, nor close the order.
@@ -227,9 +292,10 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 class Store:
     """SQLite metadata + image files of all orders. Thread-safe (one connection per thread)."""
 
-    def __init__(self, export_dir: Path, db_path: Path | None = None) -> None:
+    def __init__(self, export_dir: Path, db_path: Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.export_dir = Path(export_dir)
-        self.db_path = Path(db_path) if db_path is not None else self.export_dir / "capture.sqlite3"
+        self.db_path = Path(db_path) if db_path is not None else default_database_path(self.export_dir)
+        self.busy_timeout_s = busy_timeout_s
         try:
             self.export_dir.mkdir(parents=True, exist_ok=True)
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,20 +304,79 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._stale_pending: set[int] = set()  # pending rows of failed writes still to delete
-        with self._write_lock:
-            con = self._con()
-            con.executescript(_SCHEMA)  # runs in its own transaction
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            with self._write_lock:
+                con = self._con()
+                con.executescript(_SCHEMA)  # runs in its own transaction
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as err:
+            self.close()
+            raise StorageError(self.open_problem(err)) from err
+
+    def open_problem(self, err: sqlite3.Error) -> str:
+        """What went wrong opening the database, in words an engineer can act on."""
+        text = _sqlite_reason(err)
+        blocking = [self.db_path.with_name(self.db_path.name + side) for side in _SQLITE_SIDE_FILES[1:]]
+        blocking = [b for b in blocking if b.exists() and not b.is_file()]
+        if blocking:
+            return (f"Cannot use the database {self.db_path}: {blocking[0]} is a folder, where SQLite keeps its "
+                    f"journal ({text}). Move that folder away; no order may be named like it.")
+        if "not a database" in text or "malformed" in text:
+            return (f"The database {self.db_path} is damaged or not a database ({text}). Restore it from the backup, "
+                    "or move it away to start with an empty one (the image folders stay).")
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return (f"Cannot open the database {self.db_path} for writing ({text}). Check that the folder "
+                    f"{self.db_path.parent} exists, is writable by this user and is not on a read-only file system.")
+        if "locked" in text:
+            return (f"The database {self.db_path} is locked by another process ({text}); "
+                    "is a second dashboard or a backup holding it?")
+        return f"Cannot use the database {self.db_path}: {text}."
+
+    def health_problem(self) -> str | None:
+        """Why the database cannot take a write right now (None: it can): a fresh connection takes and releases
+        SQLite's write lock, as the next image save would."""
+        try:
+            con = sqlite3.connect(self.db_path, timeout=2, isolation_level=None)
+        except sqlite3.Error as err:
+            return self.open_problem(err)
+        try:
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+        except sqlite3.Error as err:
+            return self.open_problem(err)
+        finally:
+            con.close()
+        return None
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            self._local.con = None
+            con.close()
+
+    def reserved_names(self) -> set[str]:
+        """Names (casefolded) an order folder must not take: what the store keeps in EXPORT_DIR itself."""
+        names = {PRIVATE_FOLDER, TRASH_FOLDER}
+        if self.db_path.parent.resolve() == self.export_dir.resolve():
+            names |= {self.db_path.name + side for side in _SQLITE_SIDE_FILES}
+        return {n.casefold() for n in names}
 
     # -- connections
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            con = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None,
+                                  check_same_thread=False)
             con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = FULL")
-            con.execute("PRAGMA foreign_keys = ON")
+            try:
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = FULL")
+                con.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.Error:
+                con.close()
+                raise
             self._local.con = con
         return con
 
@@ -261,8 +386,12 @@ class Store:
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._write_lock.acquire()
-            self.con = self.store._con()
-            self.con.execute("BEGIN IMMEDIATE")
+            try:  # opening the connection or taking SQLite's lock can fail (locked, I/O error): release ours
+                self.con = self.store._con()
+                self.con.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.store._write_lock.release()
+                raise
             return self.con
 
         def __exit__(self, exc_type, exc, tb) -> None:
@@ -311,6 +440,7 @@ class Store:
         "FROM orders o"
     )
 
+    @_as_storage_error
     def open_order(
         self,
         order_number: str,
@@ -343,6 +473,11 @@ class Store:
                 order_id, resumed = row["id"], True
                 (self.export_dir / row["folder"]).mkdir(parents=True, exist_ok=True)
             else:
+                if number.casefold() in self.reserved_names():
+                    raise OrderNumberError(
+                        f"'{number}' is the name of a file the dashboard keeps in the export folder; add a prefix or "
+                        "suffix to the order number."
+                    )
                 taken = {r[0].casefold() for r in con.execute("SELECT folder FROM orders")}
                 folder, i = number, 0
                 while folder.casefold() in taken or (self.export_dir / folder).exists():
@@ -377,6 +512,7 @@ class Store:
             rows = self._query(self._ORDER_SELECT + " WHERE o.status = ? ORDER BY o.started_at DESC, o.id DESC", (status,))
         return [self._order(r) for r in rows]
 
+    @_as_storage_error
     def close_order(
         self, order_id: int, video_file: str | None = None, video_frames: int | None = None, video_fps: float | None = None
     ) -> OrderRecord:
@@ -388,6 +524,7 @@ class Store:
             )
         return self.get_order(order_id)
 
+    @_as_storage_error
     def update_order(self, order_id: int, **values: Any) -> None:
         """Set columns of an order (threshold, images_per_second, ...)."""
         allowed = {"threshold", "images_per_second", "resolution", "camera", "descriptor", "video_file"}
@@ -467,7 +604,12 @@ class Store:
         try:
             with self._tx() as con:
                 con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
-        except sqlite3.Error as err:  # the file is complete: recovery at the next start marks it ok
+        except sqlite3.Error as err:
+            # not confirmed (locked by another process, disk full): take the file back so that files and rows
+            # agree now; the caller keeps the scene on a later frame. (A crash right here is different: the file
+            # is complete and recovery at the next start confirms it.)
+            path.unlink(missing_ok=True)
+            self._stale_pending.add(image_id)
             raise StorageError(f"Cannot record the image in the database {self.db_path}: {_sqlite_reason(err)}") from err
         return self.get_image(image_id)
 
@@ -509,15 +651,30 @@ class Store:
             raise KeyError(f"no image with id {image_id}")
         return self._image(rows[0], self.export_dir / rows[0]["folder"])
 
-    def images(self, order_id: int, include_trashed: bool = False) -> list[ImageRecord]:
-        """Kept images of an order in capture order."""
+    def images(self, order_id: int, include_trashed: bool = False, offset: int = 0,
+               limit: int | None = None) -> list[ImageRecord]:
+        """Kept images of an order in capture order (``limit`` of them from position ``offset``: one page)."""
         states = ("ok", "trashed") if include_trashed else ("ok",)
         order = self.get_order(order_id)
         rows = self._query(
-            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}) ORDER BY seq",
-            (order_id, *states),
+            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}) ORDER BY seq "
+            "LIMIT ? OFFSET ?",
+            (order_id, *states, -1 if limit is None else int(limit), int(offset)),
         )
         return [self._image(r, order.folder) for r in rows]
+
+    def count_images(self, order_id: int) -> int:
+        """How many kept images the order has."""
+        return int(self._query("SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok'", (order_id,))[0][0])
+
+    def image_position(self, order_id: int, seq: int) -> int | None:
+        """Position (0-based, in capture order) of the kept image number ``seq``; None if there is none."""
+        rows = self._query(
+            "SELECT (SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND seq < ?) AS pos, "
+            "EXISTS (SELECT 1 FROM images WHERE order_id = ? AND state = 'ok' AND seq = ?) AS found",
+            (order_id, seq, order_id, seq),
+        )
+        return int(rows[0]["pos"]) if rows and rows[0]["found"] else None
 
     def features(self, order_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
         """(image ids, features (n, d), forced flags) of the kept images of an order, in capture order."""
@@ -531,6 +688,7 @@ class Store:
         feats = np.stack([np.frombuffer(r["features"], dtype=np.float32) for r in rows])
         return [r["id"] for r in rows], feats, np.array([bool(r["forced"]) for r in rows])
 
+    @_as_storage_error
     def trash_images(self, order_id: int, image_ids: list[int]) -> int:
         """Move images to the order's trash folder (not destroyed); returns how many moved."""
         order = self.get_order(order_id)
@@ -550,6 +708,7 @@ class Store:
         fsync_dir(order.folder)
         return moved
 
+    @_as_storage_error
     def restore_images(self, order_id: int, image_ids: list[int]) -> int:
         """Bring trashed images back into the order."""
         order = self.get_order(order_id)
