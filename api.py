@@ -7,9 +7,10 @@ a CDN), ``/redoc`` and ``/openapi.json``.
 
 ``uvicorn api:app --host 0.0.0.0`` also works but bypasses that start-up check, so the app enforces the
 same rule itself on every request: without ``API_TOKEN`` (and without the allow setting) it answers only
-clients on loopback and refuses everyone else with 403. Behind a reverse proxy on the same machine, uvicorn
-takes the client address from ``X-Forwarded-For`` (it trusts that header from 127.0.0.1 only), so remote
-clients are still seen as remote; set ``API_TOKEN`` for any use beyond this machine.
+clients on loopback and refuses everyone else with 403. A forwarded request (``X-Forwarded-For``) counts as
+local only through a proxy listed in ``TRUSTED_PROXIES``: uvicorn itself believes that header from whatever
+``FORWARDED_ALLOW_IPS`` lists (``*`` in many container images), so a remote client could otherwise claim to
+be 127.0.0.1. ``python -m api`` passes ``TRUSTED_PROXIES`` to uvicorn and ignores ``FORWARDED_ALLOW_IPS``.
 
 With ``API_TOKEN`` every endpoint except ``/health`` and the docs needs ``Authorization: Bearer <token>``
 (compared in constant time).
@@ -44,11 +45,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from utils.asgi import BodyTooLarge, declared_length, limit_receive
+from utils.asgi import BodyTooLarge, Network, client_address, declared_length, has_forwarding_headers, limit_receive, networks
 from utils.config import ConfigError, Settings, load_settings
+from utils.exports import safe_file
 from utils.image_stats import ImageStatsError, compute_stats
 from utils.stats_store import stats_rows
-from utils.storage import ImageRecord, OrderRecord, Store
+from utils.storage import ImageRecord, OrderRecord, StorageError, Store
 from utils.url_fetch import URLFetchError, fetch_image
 
 logger = logging.getLogger("api")
@@ -96,27 +98,29 @@ def bind_problem(settings: Settings) -> str | None:
     )
 
 
-def _client_is_local(scope: dict[str, Any]) -> bool:
-    client = scope.get("client")
-    if client is None:  # a Unix socket: only reachable on this machine
-        return True
+def _client_is_local(scope: dict[str, Any], trusted: list[Network]) -> bool:
+    """Whether the real client is on this machine. A forwarded request counts only through a proxy listed in
+    TRUSTED_PROXIES: uvicorn may have replaced the peer by an address the client wrote (FORWARDED_ALLOW_IPS)."""
+    if scope.get("client") is None and not has_forwarding_headers(scope):
+        return True  # a Unix socket: only reachable on this machine
+    if has_forwarding_headers(scope) and not trusted:
+        return False
+    address = client_address(scope, trusted, keep_loopback=True)
     try:
-        ip = ipaddress.ip_address(str(client[0]).split("%")[0])
+        return address is not None and ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
 
 
 class LoopbackOnly:
     """ASGI middleware: without API_TOKEN, refuse (403) every client that is not on loopback."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, trusted_proxies: list[str] | None = None) -> None:
         self.app = app
+        self.trusted = networks(trusted_proxies or [])
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not _client_is_local(scope):
+        if scope["type"] == "http" and not _client_is_local(scope, self.trusted):
             response = JSONResponse(
                 {"detail": "This API has no API_TOKEN set and therefore answers only clients on this machine "
                            "(loopback). Set API_TOKEN, or API_ALLOW_REMOTE_WITHOUT_TOKEN=true on a trusted network."},
@@ -283,8 +287,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return _too_large(limit + _MULTIPART_OVERHEAD)
 
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
+    @app.exception_handler(StorageError)
+    async def _storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse({"detail": f"the image store is unavailable: {exc}"}, status_code=503)
+
+    @app.get("/health", tags=["service"], responses={503: {"description": "the store cannot be used; detail says why"}})
+    def health() -> Any:
+        """``{"status": "ok"}``, or 503 with the reason when the database cannot take a write."""
+        try:
+            problem = store().health_problem()
+        except StorageError as err:
+            problem = str(err)
+        if problem:
+            return JSONResponse({"status": "error", "detail": problem}, status_code=503)
         return {"status": "ok"}
 
     @app.post("/stats", response_model=StatsResponse, tags=["statistics"], dependencies=auth,
@@ -383,7 +398,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def order_video(order_id: int) -> FileResponse:
         order = _get_order(order_id)
         path = order.video_path
-        if path is None or not path.is_file() or not _inside(path, store()):
+        if path is None or not safe_file(store(), path):
             raise HTTPException(404, f"order {order_id} has no video file")
         return FileResponse(path, media_type=_MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                             filename=path.name)
@@ -399,24 +414,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def image_file(image_id: int) -> FileResponse:
         """The image file as stored."""
         rec = _get_image(image_id)
-        if rec.state == "pending" or not rec.path.is_file() or not _inside(rec.path, store()):
+        if rec.state == "pending" or not safe_file(store(), rec.path):
             raise HTTPException(404, f"the file of image {image_id} is not there")
         return FileResponse(rec.path, media_type=_MEDIA_TYPES.get(rec.path.suffix.lower(), "application/octet-stream"),
                             filename=rec.file_name)
 
     app.add_middleware(BodyLimit, limit=limit + _MULTIPART_OVERHEAD)
     if token is None and not settings.API_ALLOW_REMOTE_WITHOUT_TOKEN:
-        app.add_middleware(LoopbackOnly)  # added last: runs first
+        app.add_middleware(LoopbackOnly, trusted_proxies=settings.TRUSTED_PROXIES)  # added last: runs first
         logger.warning("API without API_TOKEN: answering clients on this machine (loopback) only")
     return app
-
-
-def _inside(path: Any, store: Store) -> bool:
-    try:
-        path.resolve().relative_to(store.export_dir.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 _app: FastAPI | None = None
@@ -448,8 +455,12 @@ def main() -> int:
     from utils.logs import setup_logging
 
     setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
+    logger.info("API: %s", "bearer token required" if token_of(settings) else "no token: loopback clients only")
+    # X-Forwarded-For is believed from TRUSTED_PROXIES only, whatever FORWARDED_ALLOW_IPS says
+    trusted = settings.TRUSTED_PROXIES
     uvicorn.run(create_app(settings), host=settings.API_HOST, port=settings.API_PORT,
-                log_level=settings.LOGGING_LEVEL.lower(), proxy_headers=True, server_header=False)
+                log_level=settings.LOGGING_LEVEL.lower(), proxy_headers=bool(trusted),
+                forwarded_allow_ips=",".join(trusted) if trusted else "", server_header=False)
     return 0
 
 

@@ -305,7 +305,8 @@ def test_without_token_only_loopback_clients_are_answered(open_api, data):
     r = requests.get(f"{open_api}/orders", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
     assert r.status_code == 403 and "API_TOKEN" in r.json()["detail"]
     assert requests.get(f"{open_api}/docs", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10).status_code == 403
-    assert requests.get(f"{open_api}/orders", headers={"X-Forwarded-For": "127.0.0.1"}, timeout=10).status_code == 200
+    # without TRUSTED_PROXIES no forwarded request counts as local (tests/test_hardening.py: point 11)
+    assert requests.get(f"{open_api}/orders", headers={"X-Forwarded-For": "127.0.0.1"}, timeout=10).status_code == 403
     allowed = api.create_app(settings_for(data["export"], API_ALLOW_REMOTE_WITHOUT_TOKEN="true"))
     with serve(allowed) as (base, _):
         r = requests.get(f"{base}/orders", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)

@@ -9,8 +9,12 @@
 * Without any of these the dashboard is open and everybody acts as admin (a PC on a closed shop-floor network).
 
 Roles: ``operator`` (capture, gallery) and ``admin`` (also delete, re-filter, statistics and exports, upload
-analysis, settings). Wrong passwords: after ``AUTH_MAX_FAILURES`` failures for a user name or a client address,
-logins for it are refused for ``AUTH_LOCKOUT_S`` seconds, doubling with each further failure (at most 1 hour).
+analysis, settings). Wrong passwords slow down the guesser, not the owner: after ``AUTH_MAX_FAILURES`` failures
+of one client for one user name, that client may not log in as that user for ``AUTH_LOCKOUT_S`` seconds (doubling
+with each further round, at most 1 hour); after ``CLIENT_FAILURE_FACTOR`` times as many failures of one client
+over any names, that client may not log in at all for as long. Nobody else is locked out: the owner logging in
+from another browser is not affected. The client is the browser's address where it is known for sure (see
+TRUSTED_PROXIES), else the browser tab's session.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 Role = Literal["operator", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "admin")
+CLIENT_FAILURE_FACTOR = 4  # failures of one client over all names, in multiples of AUTH_MAX_FAILURES
+MAX_TRACKED = 10_000  # failure records kept before expired ones are dropped
 MAX_NAME_LENGTH = 128  # longer user names and passwords are refused unhashed
 MAX_PASSWORD_LENGTH = 1024
 _hasher = PasswordHasher()
@@ -63,6 +69,7 @@ class _Failures:
     count: int = 0
     locked_until: float = 0.0
     lockouts: int = 0
+    last: float = 0.0  # time of the last failure
 
 
 @dataclass
@@ -98,42 +105,60 @@ class Authenticator:
         return bool(self.users) or bool(self.dummy_user and self.dummy_password)
 
     def locked_for(self, *keys: str) -> float:
-        """Seconds until a login for these keys (user name, client address) is accepted again."""
+        """Seconds until a login for these keys is accepted again."""
         now = time.monotonic()
         with self._lock:
             return max([0.0] + [f.locked_until - now for k in keys if (f := self._failures.get(k))])
 
-    def _failed(self, keys: list[str]) -> None:
+    @staticmethod
+    def keys(name: str, client: str) -> tuple[str, str]:
+        """The failure records a login attempt counts against: (this client for this name, this client)."""
+        return f"pair:{client}|{name.casefold()}", f"client:{client}"
+
+    def _failed(self, keys: tuple[str, str]) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in keys:
+            if len(self._failures) >= MAX_TRACKED:  # a crowd of made-up names or sessions: keep what matters
+                self._prune(now)
+            for key, limit in zip(keys, (self.max_failures, self.max_failures * CLIENT_FAILURE_FACTOR)):
                 f = self._failures.setdefault(key, _Failures())
                 f.count += 1
-                if f.count >= self.max_failures:
+                f.last = now
+                if f.count >= limit:
                     f.locked_until = now + min(3600.0, self.lockout_s * 2**f.lockouts)
                     f.lockouts += 1
                     f.count = 0
 
-    def login(self, name: str, password: str, client: str = "") -> User:
-        """The user for these credentials; raises :class:`LoginError` (wrong or locked)."""
+    def _prune(self, now: float) -> None:
+        """Drop records that no longer lock anybody and failed long ago; then, if still too many, the oldest."""
+        keep = {k: f for k, f in self._failures.items() if f.locked_until > now or (f.count and now - f.last < 3600)}
+        if len(keep) >= MAX_TRACKED // 2:
+            newest = sorted(keep.items(), key=lambda kv: max(kv[1].last, kv[1].locked_until))[-(MAX_TRACKED // 2):]
+            keep = dict(newest)
+        self._failures = keep
+
+    def login(self, name: str, password: str, client: str) -> User:
+        """The user for these credentials; raises :class:`LoginError` (wrong or locked).
+
+        ``client`` identifies who is trying (an address known for sure, else the browser session).
+        """
         name = (name or "").strip()
         if len(name) > MAX_NAME_LENGTH or len(password or "") > MAX_PASSWORD_LENGTH:
             # no user has such a name or password: refused before any hashing, and not kept as a failure key
-            logger.warning("Login with an over-long user name or password refused from %s", client or "unknown client")
+            logger.warning("Login with an over-long user name or password refused from %s", client)
             raise LoginError("Wrong user name or password.")
-        keys = [f"user:{name.casefold()}"] + ([f"client:{client}"] if client else [])
+        keys = self.keys(name, client)
         wait = self.locked_for(*keys)
         if wait > 0:
             raise LoginError(f"Too many failed attempts. Try again in {wait:.0f} s.")
         user = self._check(name, password or "")
         if user is None:
             self._failed(keys)
-            logger.warning("Failed login for user %r from %s", name, client or "unknown client")
+            logger.warning("Failed login for user %r from %s", name[:64], client)
             raise LoginError("Wrong user name or password.")
         with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-        logger.info("User %s logged in (%s) from %s", user.name, user.role, client or "unknown client")
+            self._failures.pop(keys[0], None)  # the client's own count over other names stays
+        logger.info("User %s logged in (%s) from %s", user.name, user.role, client)
         return user
 
     def _check(self, name: str, password: str) -> User | None:
@@ -170,6 +195,21 @@ def authenticator_from_settings(settings) -> Authenticator:  # noqa: ANN001 - ut
         max_failures=settings.AUTH_MAX_FAILURES,
         lockout_s=settings.AUTH_LOCKOUT_S,
     )
+
+
+def login_summary(settings, oidc: bool = False) -> str:  # noqa: ANN001 - utils.config.Settings
+    """Which login is in force, in one line for the log and the configuration check."""
+    if oidc:
+        return f"login: Streamlit OIDC (st.login); admins: {len(settings.AUTH_ADMIN_EMAILS)} e-mail address(es)"
+    parts = []
+    if settings.AUTH_USERS:
+        admins = sum(u.role == "admin" for u in settings.AUTH_USERS.values())
+        parts.append(f"AUTH_USERS with {len(settings.AUTH_USERS)} user(s), {admins} admin(s)")
+    if settings.DUMMY_USER and settings.DUMMY_PW:
+        parts.append(f"DUMMY_USER {settings.DUMMY_USER!r} ({settings.DUMMY_ROLE}, plain password)")
+    if not parts:
+        return "login: NONE - no AUTH_USERS, DUMMY_USER or OIDC: everybody who reaches the dashboard is admin"
+    return "login: " + " and ".join(parts)
 
 
 def main() -> int:

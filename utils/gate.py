@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 import math
 import re
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from utils.asgi import BodyTooLarge, declared_length, limit_receive, send_json
+from utils.asgi import BodyTooLarge, client_address, declared_length, limit_receive, networks, send_json
 from utils.auth import User
 from utils.navigation import UPLOAD_ROLE, has_role
 
@@ -93,16 +96,21 @@ class DashboardGate:
     """ASGI middleware: uploads only from logged-in sessions and within the limit; metrics and agent API closed."""
 
     def __init__(self, app: Any, max_upload_bytes: int | None = None, registry: SessionRegistry = SESSIONS,
-                 alive: Callable[[str], bool] | None = None) -> None:
+                 alive: Callable[[str], bool] | None = None, trusted_proxies: list[str] | None = None) -> None:
         self.app = app
         self.max_body = None if max_upload_bytes is None else max_upload_bytes + UPLOAD_OVERHEAD_BYTES
         self.registry = registry
         self.alive = alive or _session_alive
+        self.trusted = networks(trusted_proxies or [])
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        # what Streamlit reports as st.context.ip_address: only an address known for sure (else None)
+        address = client_address(scope, self.trusted)
+        port = (scope.get("client") or (None, 0))[1]
+        scope = {**scope, "client": (address, port) if address else None}
         path = _normalized(scope.get("path", ""))
         if _CLOSED_PATHS.search(path):
             if scope["type"] == "http":
@@ -167,6 +175,7 @@ def expire_disconnected() -> list[str]:
     dead = SESSIONS.prune(rt.is_active_session)
     if dead:
         for session_id in dead:
+            DOWNLOADS.forget_session(session_id)
             rt.media_file_mgr.clear_session_refs(session_id)
         for _ in range(2):  # downloads are deleted on the second pass
             rt.media_file_mgr.remove_orphaned_files()
@@ -192,6 +201,85 @@ def start_housekeeping(interval_s: float = HOUSEKEEPING_INTERVAL_S) -> None:
                 logger.exception("Session housekeeping failed")
 
     threading.Thread(target=loop, name="session-housekeeping", daemon=True).start()
+
+
+# ----------------------------------------------------------------- streamed downloads
+
+DOWNLOAD_PATH = "/_export"
+DOWNLOAD_TTL_S = 600.0  # a download link works this long, and only while its session is logged in
+MAX_PARALLEL_DOWNLOADS = 2  # more wait for a free slot (each costs about one chunk of memory)
+
+
+@dataclass
+class _Download:
+    session_id: str
+    file_name: str
+    chunks: Callable[[], Iterator[bytes]]
+    expires: float
+    key: str | None = None  # what the page offers (e.g. an order id): the same link is reused for it
+
+
+class DownloadRegistry:
+    """One-time-named links (``/_export/<token>/<file>``) to files streamed by the server, not held in memory.
+
+    A page registers what to stream for its session; the link answers only while that session is connected
+    and logged in, for :data:`DOWNLOAD_TTL_S`.
+    """
+
+    def __init__(self, parallel: int = MAX_PARALLEL_DOWNLOADS) -> None:
+        self._items: dict[str, _Download] = {}
+        self._lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(parallel)
+
+    def issue(self, session_id: str, file_name: str, chunks: Callable[[], Iterator[bytes]],
+              key: str | None = None) -> str:
+        """The URL path of a new link (reused for the same session and ``key`` while it is valid)."""
+        now = time.monotonic()
+        with self._lock:
+            self._items = {t: d for t, d in self._items.items() if d.expires > now}
+            for token, item in self._items.items():
+                fresh = item.expires - now > DOWNLOAD_TTL_S / 2
+                if key is not None and fresh and (item.session_id, item.file_name, item.key) == (session_id, file_name, key):
+                    return f"{DOWNLOAD_PATH}/{token}/{quote(file_name)}"
+            token = secrets.token_urlsafe(24)
+            self._items[token] = _Download(session_id, file_name, chunks, now + DOWNLOAD_TTL_S, key)
+        return f"{DOWNLOAD_PATH}/{token}/{quote(file_name)}"
+
+    def get(self, token: str) -> _Download | None:
+        with self._lock:
+            item = self._items.get(token)
+        if item is None or item.expires < time.monotonic():
+            return None
+        return item
+
+    def forget_session(self, session_id: str) -> None:
+        with self._lock:
+            self._items = {t: d for t, d in self._items.items() if d.session_id != session_id}
+
+
+DOWNLOADS = DownloadRegistry()
+
+
+def _bounded(chunks: Iterator[bytes], slots: threading.BoundedSemaphore) -> Iterator[bytes]:
+    """``chunks`` while holding one of the download slots (waits for one first)."""
+    slots.acquire()
+    try:
+        yield from chunks
+    finally:
+        slots.release()
+
+
+async def download(request: Any) -> Any:
+    """``GET /_export/<token>/<file>``: stream a registered file to a logged-in session's browser."""
+    from starlette.responses import Response, StreamingResponse
+
+    item = DOWNLOADS.get(request.path_params["token"])
+    if item is None or SESSIONS.user(item.session_id) is None or not _session_alive(item.session_id):
+        return Response("This download link has expired or its session has logged out: open the page again.",
+                        status_code=404, media_type="text/plain")
+    disposition = f"attachment; filename*=UTF-8''{quote(item.file_name)}"
+    return StreamingResponse(_bounded(item.chunks(), DOWNLOADS.slots), media_type="application/zip",
+                             headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})
 
 
 async def gate_check(request: Any) -> Any:
@@ -223,6 +311,16 @@ def disable_pages_discovery() -> None:
     PagesManager.uses_pages_directory = False
 
 
+def oidc_configured() -> bool:
+    """Whether .streamlit/secrets.toml has an [auth] section (Streamlit's OIDC login)."""
+    import streamlit as st
+
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no or unreadable secrets file: not configured
+        return False
+
+
 def upload_limit_mib(max_bytes: int) -> int:
     """``server.maxUploadSize`` (whole MiB, at least 1) for a limit in bytes."""
     return max(1, math.ceil(max_bytes / (1024 * 1024)))
@@ -240,16 +338,32 @@ def app_options() -> dict[str, Any]:
 
     from utils.config import ConfigError, load_settings
 
+    from utils.auth import login_summary
+    from utils.logs import setup_logging
+    from utils.preflight import forwarded_problems
+
     disable_pages_discovery()
     start_housekeeping()
-    max_bytes: int | None
+    max_bytes: int | None = None
+    trusted: list[str] = []
     try:
-        max_bytes = load_settings().UPLOAD_MAX_BYTES
+        settings = load_settings()
     except ConfigError:
-        max_bytes = None
-    if max_bytes is not None:
+        settings = None  # every page shows the configuration error; nobody logs in, nobody uploads
+    if settings is not None:
+        problems = forwarded_problems(settings)
+        if problems:  # fail closed: the wrong-password limits would count addresses a client can choose
+            raise RuntimeError(" ".join(problems))
+        max_bytes, trusted = settings.UPLOAD_MAX_BYTES, settings.TRUSTED_PROXIES
         st_config.set_option("server.maxUploadSize", upload_limit_mib(max_bytes), "UPLOAD_MAX_BYTES")
+        try:
+            setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
+        except OSError:
+            pass  # the pages show the LOGFILE problem (utils.preflight); the log goes to stdout meanwhile
+        summary = login_summary(settings, oidc_configured())
+        logger.log(logging.WARNING if "NONE" in summary else logging.INFO, "Dashboard %s", summary)
     return {
-        "middleware": [Middleware(DashboardGate, max_upload_bytes=max_bytes)],
-        "routes": [Route(GATE_CHECK_PATH, gate_check, methods=["GET"])],
+        "middleware": [Middleware(DashboardGate, max_upload_bytes=max_bytes, trusted_proxies=trusted)],
+        "routes": [Route(GATE_CHECK_PATH, gate_check, methods=["GET"]),
+                   Route(DOWNLOAD_PATH + "/{token}/{name}", download, methods=["GET"])],
     }
