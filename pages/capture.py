@@ -7,7 +7,7 @@ import streamlit as st
 from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy
 from utils.engine import apply_refilter, plan_refilter
 from utils.storage import OrderNumberError, StorageError, validate_order_number
-from utils.ui import admin_action, get_engine, is_admin, show_gallery, show_video, thumb
+from utils.ui import admin_action, get_engine, is_admin, md, paged_gallery, show_video, thumb
 from utils.video import VideoError
 
 engine = get_engine()
@@ -37,16 +37,16 @@ def on_start() -> None:
         opts = engine.options(ss["save_as"], ss["threshold"], ss["images_per_second"], ss["image_resolution"])
         order = worker.start(number, opts, s.ORDER_NUMBER_MAX_LENGTH)
         ss.pop("refilter_plan", None)
-        ss["message"] = ("success", f"Order **{order.order_number}** started in `{order.folder.name}`.")
+        ss["message"] = ("success", f"Order **{md(order.order_number)}** started in `{order.folder.name}`.")
     except (OrderNumberError, WorkerBusy, StorageError, VideoError, ValueError) as err:
-        ss["message"] = ("warning", str(err))
+        ss["message"] = ("warning", md(err))
 
 
 def on_close() -> None:
     try:
         summary = worker.stop()
     except StorageError as err:
-        ss["message"] = ("error", str(err))
+        ss["message"] = ("error", md(err))
         return
     if summary is None:
         return
@@ -55,7 +55,7 @@ def on_close() -> None:
     else:
         what = f"{summary.kept} image(s) saved."
     ss["toast"] = what
-    ss["message"] = ("info", f"Order **{summary.order.order_number}** closed. {what}")
+    ss["message"] = ("info", f"Order **{md(summary.order.order_number)}** closed. {what}")
 
 
 def on_threshold() -> None:
@@ -89,7 +89,7 @@ message = ss.pop("message", None)
 if message:
     getattr(st, message[0])(message[1])
 if engine.descriptor is None and ss["save_as"] == MODE_DISTINCT:
-    st.error(f"Distinct-image capture is unavailable: {engine.descriptor_problem}")
+    st.error(f"Distinct-image capture is unavailable: {md(engine.descriptor_problem)}")
 
 with st.expander("Options"):
     o1, o2, o3 = st.columns(3)
@@ -135,7 +135,7 @@ if running:
         opts = now.options
         if now.last_error:
             lasted = now.error_duration_s or 0.0
-            st.error(f"{now.last_error} (for {lasted:.0f} s, {now.error_count} error(s) in total; retrying)")
+            st.error(f"{md(now.last_error)} (for {lasted:.0f} s, {now.error_count} error(s) in total; retrying)")
         if now.latest_frame is not None:
             st.image(now.latest_frame, width=s.IMAGE_DISPLAY_WIDTH, output_format="JPEG")
         else:
@@ -188,8 +188,8 @@ if plan is not None and not running and admin:
 # ---- after Close order: the order's gallery or video
 if not running and closed_order is not None:
     order = engine.store.get_order(closed_order.id)
-    st.subheader(f"Order {order.order_number}")
+    st.subheader(f"Order {md(order.order_number)}")
     if order.mode == MODE_VIDEO:
         show_video(order)
     else:
-        show_gallery(engine.store.images(order.id), s.GALLERY_N_COLUMNS, s.GALLERY_OVERALL_HEIGHT, "capture")
+        paged_gallery(engine.store, order, s, "capture")

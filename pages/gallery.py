@@ -6,8 +6,19 @@ import streamlit as st
 
 from ImageProcessingThread import MODE_VIDEO
 from utils.engine import apply_refilter, plan_refilter
-from utils.exports import order_zip
-from utils.ui import admin_action, get_engine, is_admin, local_time, order_label, show_gallery, show_video, thumb
+from utils.exports import order_zip_chunks
+from utils.ui import (
+    admin_action,
+    download_link,
+    get_engine,
+    is_admin,
+    local_time,
+    md,
+    order_label,
+    paged_gallery,
+    show_video,
+    thumb,
+)
 
 engine = get_engine()
 s = engine.settings
@@ -36,21 +47,23 @@ order = store.get_order(order.id)
 running = engine.worker.running and engine.worker.snapshot().order is not None \
     and engine.worker.snapshot().order.id == order.id
 
-st.download_button("Download order as ZIP", data=lambda: order_zip(store, order), file_name=f"{order.folder.name}.zip",
-                   mime="application/zip", key="gallery_zip", on_click="ignore")
+download_link("Download order as ZIP", f"{order.folder.name}.zip", lambda: order_zip_chunks(store, order),
+              key=f"order-{order.id}")
 
 if order.mode == MODE_VIDEO:
     show_video(order)
     st.stop()
 
-images = store.images(order.id)
-st.caption(f"{len(images)} image(s) in `{order.folder}`" + (" — capture running" if running else ""))
-show_gallery(images, s.GALLERY_N_COLUMNS, s.GALLERY_OVERALL_HEIGHT, "gallery")
+st.caption(f"Folder `{order.folder}`" + (" — capture running" if running else ""))
+images = paged_gallery(store, order, s, "gallery")
 if not images:
     st.stop()
 
 st.subheader("Image")
-rec = st.select_slider("Image", options=images, format_func=lambda r: f"#{r.seq}", key="gallery_image")
+wanted = ss.get(f"gallery_selected_{order.id}")
+first = next((r for r in images if r.seq == wanted), images[0])
+rec = st.select_slider("Image", options=images, value=first, format_func=lambda r: f"#{r.seq}",
+                       key=f"gallery_image_{order.id}_{images[0].seq}_{wanted}")
 big = thumb(rec, 1280)
 left, right = st.columns([3, 2])
 if big:
@@ -59,7 +72,7 @@ right.markdown(
     f"**Captured** {local_time(rec.captured_at)}  \n"
     f"**Distance** {'–' if rec.distance is None else f'{rec.distance:.4f}'}{' (saved by hand)' if rec.forced else ''}  \n"
     f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB  \n"
-    f"**File** `{rec.file_name}`  \n**Camera** {rec.camera or '–'}"
+    f"**File** `{rec.file_name}`  \n**Camera** {md(rec.camera or '–')}"
 )
 if admin and right.button("Delete image", key="gallery_delete", disabled=running):
     ss["confirm_delete"] = rec.id
@@ -84,8 +97,9 @@ if admin:
         if not plan.drop:
             st.success(f"All {len(plan.keep)} image(s) stay at {plan.threshold:.3f}.")
         else:
-            st.warning(f"At {plan.threshold:.3f}, {len(plan.drop)} image(s) would move to trash: "
-                       + ", ".join(f"#{r.seq}" for r in plan.drop))
+            listed = ", ".join(f"#{r.seq}" for r in plan.drop[:50])
+            more = f" and {len(plan.drop) - 50:,} more" if len(plan.drop) > 50 else ""
+            st.warning(f"At {plan.threshold:.3f}, {len(plan.drop):,} image(s) would move to trash: {listed}{more}")
             if st.button("Move them to trash", type="primary", key="gallery_refilter_apply"):
                 moved = admin_action(apply_refilter, store, plan)
                 ss.pop("gallery_plan")

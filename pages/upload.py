@@ -12,7 +12,7 @@ from utils.gate import upload_limit_mib
 from utils.image_stats import AVERAGING_METHODS
 from utils.stats_plots import build_figures, export_zip, preview, table_csv
 from utils.stats_store import UPLOAD_COLUMNS, analyze_sources, parse_urls
-from utils.ui import require_admin, settings_or_stop
+from utils.ui import md, require_admin, settings_or_stop
 
 settings = settings_or_stop()
 require_admin()  # also when the page's URL is called directly
@@ -50,7 +50,7 @@ m[0].metric("Images analysed", len(ok))
 m[1].metric("Failed", len(failed))
 m[2].metric("With capture time", int(ok["captured_at"].notna().sum()))
 for _, row in failed.iterrows():
-    st.error(f"{row['source']}: {row['error']}")
+    st.error(f"{md(row['source'])}: {md(row['error'])}")
 if len(ok) and ok["captured_at"].isna().any():
     st.caption(f"{int(ok['captured_at'].isna().sum())} image(s) have no capture time (no EXIF DateTimeOriginal, "
                "no Last-Modified) and are left out of the time series.")

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, shown, wait_for
 
 APP = str(ROOT / "app.py")
 
@@ -150,4 +150,4 @@ def test_gallery_delete_refilter_and_statistics(env):
 def test_bad_configuration_shows_the_variable(env, monkeypatch):
     monkeypatch.setenv("IMAGES_PER_SECOND", "fast")
     at = app()
-    assert any("IMAGES_PER_SECOND" in e.value for e in at.error)
+    assert any("IMAGES_PER_SECOND" in shown(e.value) for e in at.error)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, shown
 from tests.test_url_fetch import ImageServer
 from utils.imaging import encode_jpeg, make_exif
 from utils.stats_plots import build_figures, export_zip, filter_images, png_export_available, table_csv
@@ -153,7 +153,7 @@ def test_upload_analysis_of_files_and_urls_stores_nothing(env, monkeypatch):
         assert not at.exception
         m = metrics(at)
         assert (m["Images analysed"], m["Failed"], m["With capture time"]) == ("4", "3", "3")
-        errors = " | ".join(e.value for e in at.error)
+        errors = " | ".join(shown(e.value) for e in at.error)
         assert "broken.png: not an image" in errors and "HTTP 404" in errors and "only http://" in errors
         assert len(at.get("plotly_chart")) == 5  # per day, per month, brightness, sharpness, colours
         (table,) = at.dataframe

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.exports import IMAGE_COLUMNS, order_zip
+from utils.exports import IMAGE_COLUMNS, order_zip_chunks
 from utils.imaging import ImageDecodeError, decode_image, encode_jpeg, needed_size
 from utils.video import CODEC_ORDER, VideoRecorder, browser_video
 
@@ -100,7 +100,7 @@ def test_order_zip_holds_images_and_csv(store):
     recs = [store.save_image(order, encode_jpeg(Image.new("RGB", (40, 30), (i, 0, 0)), 90), np.zeros(576, np.float32), t,
                              width=40, height=30, distance=None if i == 0 else 0.5) for i in range(3)]
     store.trash_images(order.id, [recs[1].id])
-    zf = zipfile.ZipFile(io.BytesIO(order_zip(store, store.get_order(order.id))))
+    zf = zipfile.ZipFile(io.BytesIO(b"".join(order_zip_chunks(store, store.get_order(order.id)))))
     names = sorted(zf.namelist())
     assert names == sorted([f"ZIP1/{recs[0].file_name}", f"ZIP1/{recs[2].file_name}", "ZIP1/images.csv"])
     lines = zf.read("ZIP1/images.csv").decode().splitlines()

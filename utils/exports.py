@@ -1,15 +1,26 @@
-"""Exports: an order as a ZIP (images, video, metadata CSV)."""
+"""Exports: an order as a ZIP (images, video, metadata CSV), streamed from disk.
+
+The ZIP is never built in memory: :func:`order_zip_chunks` writes it in pieces of at most ``CHUNK`` bytes while
+the files are read, so a 1 GB order costs the dashboard about one chunk per download. Only regular files inside
+EXPORT_DIR go in: a symbolic link (to ``/etc/passwd``, or to another order) is left out and logged.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from utils.storage import OrderRecord, Store
 
+logger = logging.getLogger(__name__)
+
 IMAGE_COLUMNS = ["order_number", "folder", "seq", "file_name", "captured_at", "width", "height", "size_bytes",
                  "distance", "forced", "camera"]
+CHUNK = 1 << 20  # bytes read from a file, and written to the client, at a time
 
 
 def order_images_csv(store: Store, order: OrderRecord) -> str:
@@ -24,14 +35,60 @@ def order_images_csv(store: Store, order: OrderRecord) -> str:
     return buf.getvalue()
 
 
-def order_zip(store: Store, order: OrderRecord) -> bytes:
-    """ZIP of the order's kept images (not the trash), its video and ``images.csv``."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/MP4 don't compress further
-        for rec in store.images(order.id):
-            if rec.path.is_file():
-                zf.write(rec.path, f"{order.folder.name}/{rec.file_name}")
-        if order.video_path is not None and order.video_path.is_file():
-            zf.write(order.video_path, f"{order.folder.name}/{order.video_path.name}")
+def safe_file(store: Store, path: Path) -> bool:
+    """A regular file (not a symbolic link) that lies inside EXPORT_DIR, also after resolving every link."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        path.resolve(strict=True).relative_to(store.export_dir.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def order_zip_entries(store: Store, order: OrderRecord) -> list[tuple[str, Path]]:
+    """(name in the ZIP, file) of the order's kept images (not the trash) and its video, links left out."""
+    files = [rec.path for rec in store.images(order.id)]
+    if order.video_path is not None:
+        files.append(order.video_path)
+    entries = []
+    for path in files:
+        if safe_file(store, path):
+            entries.append((f"{order.folder.name}/{path.name}", path))
+        elif path.is_symlink() or path.exists():
+            logger.warning("Left out of the ZIP of order %s: %s is a link or not inside EXPORT_DIR",
+                           order.order_number, path)
+    return entries
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable file whose bytes are taken out as they come (zipfile then streams)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # noqa: ANN001 - bytes-like
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def order_zip_chunks(store: Store, order: OrderRecord) -> Iterator[bytes]:
+    """The order's ZIP (``FOLDER/<image files>``, its video, ``FOLDER/images.csv``), piece by piece."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/MP4 don't compress further
+        for name, path in order_zip_entries(store, order):
+            with open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as dst:
+                while block := src.read(CHUNK):
+                    dst.write(block)
+                    if sum(map(len, sink.parts)) >= CHUNK:
+                        yield sink.take()
+            yield sink.take()
         zf.writestr(f"{order.folder.name}/images.csv", order_images_csv(store, order))
-    return buf.getvalue()
+    yield sink.take()

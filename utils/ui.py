@@ -5,9 +5,11 @@ Pages stay thin: they lay out widgets and call the engine; logic lives in the en
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,9 +29,9 @@ from utils.auth import (
 )
 from utils.config import ConfigError, Settings, load_settings
 from utils.engine import Engine, build_engine
-from utils.gate import SESSIONS
+from utils.gate import DOWNLOADS, SESSIONS, oidc_configured
 from utils.navigation import PAGES, has_role, pages_for
-from utils.storage import ImageRecord, OrderRecord
+from utils.storage import ImageRecord, OrderRecord, StorageError, Store
 from utils.video import VideoError, browser_video
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,38 @@ def get_engine() -> Engine:
     return build_engine(load_settings())
 
 
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>~$:])")  # markup anywhere in a line
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+-]|\d+[.)])", re.MULTILINE)  # headings, quotes, lists
+
+
+def md(text: object) -> str:
+    """``text`` for Streamlit's Markdown, shown as typed: order numbers like ``_x_`` or ``#1``, paths, messages."""
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", str(text))
+    def line_start(m: re.Match[str]) -> str:
+        mark = m.group(2)
+        return m.group(1) + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
+
+    return _MARKDOWN_LINE_START.sub(line_start, escaped)
+
+
+def engine_or_stop() -> Engine:
+    """The engine, or one page that says why it cannot start (database, export folder, log file)."""
+    try:
+        return get_engine()
+    except StorageError as err:
+        logger.error("The dashboard cannot start: %s", err)
+        st.error(f"**The dashboard cannot start.** {md(err)}", icon=":material/error:")
+        st.caption("Fix it, then reload this page. `python -m utils.config` runs the same checks.")
+        st.stop()
+        raise  # unreachable; for type checkers
+
+
 def settings_or_stop() -> Settings:
     """The settings, or an error page naming the bad variables."""
     try:
         return load_settings()
     except ConfigError as err:
-        st.error(str(err))
+        st.error(md(err).replace("\n", "  \n"))  # one line per variable
         st.stop()
         raise  # unreachable; for type checkers
 
@@ -89,9 +117,50 @@ def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, 
                 caption += " · manual"
             with cols[i % n_columns]:
                 if data is None:
-                    st.warning(f"{rec.file_name}: file missing or unreadable")
+                    st.warning(f"{md(rec.file_name)}: file missing or unreadable")
                 else:
                     st.image(data, caption=caption, width="stretch")
+
+
+def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str) -> list[ImageRecord]:
+    """One page of the order's thumbnails, with the count, the page and a jump to an image number.
+
+    Only the page's rows and thumbnails are loaded, so an order of 50,000 images opens as fast as one of 50.
+    Returns the images shown.
+    """
+    total = store.count_images(order.id)
+    if total == 0:
+        st.info("No images kept for this order.")
+        return []
+    size = settings.GALLERY_PAGE_SIZE
+    pages = (total + size - 1) // size
+    page_key, jump_key = f"{key}_page_{order.id}", f"{key}_jump_{order.id}"
+
+    def jump() -> None:
+        pos = store.image_position(order.id, int(st.session_state[jump_key] or 0))
+        if pos is None:
+            st.session_state[f"{key}_jump_missing"] = st.session_state[jump_key]
+        else:
+            st.session_state[page_key] = pos // size + 1
+            st.session_state[f"{key}_selected_{order.id}"] = int(st.session_state[jump_key])
+
+    st.session_state.setdefault(page_key, 1)
+    st.session_state[page_key] = min(max(1, int(st.session_state[page_key])), pages)
+    if pages > 1:
+        c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+        c1.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key)
+        c2.number_input("Go to image #", min_value=0, step=1, value=None, key=jump_key, on_change=jump,
+                        placeholder="number")
+    else:
+        c3 = st.container()
+    page = int(st.session_state[page_key])
+    images = store.images(order.id, offset=(page - 1) * size, limit=size)
+    c3.caption(f"Images {(page - 1) * size + 1:,}–{(page - 1) * size + len(images):,} of {total:,}")
+    missing = st.session_state.pop(f"{key}_jump_missing", None)
+    if missing is not None:
+        st.warning(f"Image #{missing} is not (or no longer) in this order.")
+    show_gallery(images, settings.GALLERY_N_COLUMNS, settings.GALLERY_OVERALL_HEIGHT, key)
+    return images
 
 
 def order_label(order: OrderRecord) -> str:
@@ -107,14 +176,6 @@ def order_label(order: OrderRecord) -> str:
 def get_authenticator() -> Authenticator:
     """One authenticator per process: its failure counts (rate limit) are shared by all sessions."""
     return authenticator_from_settings(load_settings())
-
-
-def oidc_configured() -> bool:
-    """True when .streamlit/secrets.toml configures Streamlit's own login (an [auth] section)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # noqa: BLE001 - no secrets file, unreadable file: not configured
-        return False
 
 
 def _session_id() -> str | None:
@@ -162,9 +223,11 @@ def login_page() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
         try:
-            user = get_authenticator().login(name, password, client=st.context.ip_address or "")
+            # the address where it is known for sure (utils.gate.client_address), else this browser tab
+            client = st.context.ip_address or "session " + hashlib.sha256((_session_id() or "").encode()).hexdigest()[:12]
+            user = get_authenticator().login(name, password, client=client)
         except LoginError as err:
-            st.error(str(err))
+            st.error(md(err))
         else:
             st.session_state["auth_user"] = user
             st.rerun()
@@ -189,7 +252,7 @@ def run_dashboard() -> None:
         login += [st.Page(login_page, title="Log in", url_path=p.url_path) for p in PAGES]
         st.navigation(login, position="hidden").run()
         return
-    engine = get_engine()
+    engine = engine_or_stop()
     page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
                           for p in pages_for(user)])
     sidebar(engine, user)
@@ -205,6 +268,7 @@ def logout() -> None:
     if session_id is None:
         return
     SESSIONS.set(session_id, None)
+    DOWNLOADS.forget_session(session_id)
     from streamlit import runtime
 
     if runtime.exists():
@@ -250,14 +314,14 @@ def sidebar(engine: Engine, user: User) -> None:
     s = engine.settings
     with st.sidebar:
         if user is not OPEN_ACCESS_USER:
-            st.caption(f"Logged in as **{user.name}** ({user.role})")
+            st.caption(f"Logged in as **{md(user.name)}** ({user.role})")
             st.button("Log out", on_click=logout, key="logout")
         st.subheader("Camera")
         st.caption(f"Source: **{s.camera_kind}**")
-        st.caption(engine.camera.name)
+        st.caption(md(engine.camera.name))
         st.subheader("Descriptor")
         if engine.descriptor is None:
-            st.error(engine.descriptor_problem or "No descriptor")
+            st.error(md(engine.descriptor_problem or "No descriptor"))
         elif engine.descriptor.status.pretrained:
             st.caption(f"{engine.descriptor.status.name} — {engine.descriptor.status.reason}")
         else:
@@ -265,14 +329,23 @@ def sidebar(engine: Engine, user: User) -> None:
         st.subheader("Engine")
         snap = engine.worker.snapshot()
         if snap.running and snap.order is not None:
-            st.success(f"Running order **{snap.order.order_number}** ({snap.options.mode if snap.options else ''})")
+            st.success(f"Running order **{md(snap.order.order_number)}** ({snap.options.mode if snap.options else ''})")
         else:
             st.caption("Idle")
         if snap.last_error:
-            st.error(snap.last_error)
+            st.error(md(snap.last_error))
         if engine.recovery.completed or engine.recovery.removed_rows or engine.recovery.removed_temp_files:
             st.caption(f"Recovered at start: {engine.recovery}")
         st.caption(f"Export folder: `{Path(s.EXPORT_DIR).resolve()}`")
+
+
+def download_link(label: str, file_name: str, chunks: Callable[[], Iterator[bytes]], key: str) -> None:
+    """A button that downloads a file the server streams (``utils.gate.DOWNLOADS``), never held in memory."""
+    session_id = _session_id()
+    if session_id is None:  # outside a browser session (no server to stream from)
+        return
+    url = DOWNLOADS.issue(session_id, file_name, chunks, key=key)
+    st.link_button(label, url, icon=":material/download:")
 
 
 def show_video(order: OrderRecord) -> None:
@@ -284,5 +357,5 @@ def show_video(order: OrderRecord) -> None:
         with st.spinner("Preparing the video for the browser ..."):
             st.video(str(browser_video(order.video_path)))
     except VideoError as err:
-        st.error(str(err))
+        st.error(md(err))
     st.caption(f"{order.video_path.name}: {order.video_frames} frames at {order.video_fps} frames/s")
