@@ -22,6 +22,7 @@ from PIL import ExifTags, Image
 
 import api
 from tests.conftest import ROOT
+from tests.test_image_stats import CRAFTED_DATES, jpeg_dated
 from tests.test_url_fetch import ImageServer, red_blue_png
 from utils.config import load_settings
 from utils.imaging import encode_jpeg, make_exif
@@ -183,6 +184,13 @@ def test_bad_input_is_a_clear_4xx(open_api, images_server):
     for kwargs, status, message in cases:
         r = requests.post(f"{open_api}/stats", timeout=30, **kwargs)
         assert r.status_code == status and message in r.json()["detail"], (kwargs, r.status_code, r.text)
+
+
+def test_crafted_capture_dates_are_answered(open_api):
+    for when, offset in CRAFTED_DATES:
+        r = post_file(open_api, jpeg_dated(when, offset), "dated.jpg", "image/jpeg")
+        assert r.status_code == 200, (when, offset, r.text)
+        assert r.json()["exif_data"]["DateTimeOriginal"] == when
 
 
 def test_uploads_above_the_limit_are_refused(open_api):

@@ -199,31 +199,43 @@ def gps_position(gps: dict[str, Any]) -> dict[str, float | None] | None:
 
 _EXIF_TIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+#: capture times outside [start, end) in UTC are placeholders or forgeries (0001-01-01, 9999-12-31): ignored
+CAPTURE_TIME_RANGE = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc))
+
+
+def _exif_offset(exif: dict[str, Any]) -> timezone | None:
+    """``OffsetTimeOriginal`` (``+HH:MM``, at most 14 h) as a time zone, None when missing or invalid."""
+    offset = _OFFSET.match(str(exif.get("OffsetTimeOriginal") or "").strip())
+    if offset is None:
+        return None
+    delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
+    if delta > timedelta(hours=14):
+        return None
+    return timezone(-delta if offset.group(1) == "-" else delta)
 
 
 def exif_capture_time(exif: dict[str, Any]) -> datetime | None:
     """``DateTimeOriginal`` (with ``SubsecTimeOriginal`` and ``OffsetTimeOriginal``) as an aware datetime.
 
-    Without an offset the time is taken as the local time of this machine. None when missing or invalid.
+    Without an offset the time is taken as the local time of this machine. None when missing, invalid, or
+    outside :data:`CAPTURE_TIME_RANGE` once converted to UTC (``0001:01:01 00:00:00 +14:00`` and
+    ``9999:12:31 23:59:59 -12:00`` are not capture times; the EXIF tag itself is kept as it is).
     """
     raw = exif.get("DateTimeOriginal")
     match = _EXIF_TIME.match(raw.strip()) if isinstance(raw, str) else None
     if match is None:
         return None
-    try:
-        value = datetime(*(int(g) for g in match.groups()))  # type: ignore[misc]
-    except ValueError:  # 0000:00:00 00:00:00 and other placeholders
-        return None
     subsec = str(exif.get("SubsecTimeOriginal") or "").strip()
-    if subsec.isdigit():
-        value += timedelta(microseconds=int(subsec[:6].ljust(6, "0")))
-    offset = _OFFSET.match(str(exif.get("OffsetTimeOriginal") or "").strip())
-    if offset:
-        sign = -1 if offset.group(1) == "-" else 1
-        delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
-        if delta <= timedelta(hours=14):
-            return value.replace(tzinfo=timezone(sign * delta))
-    return value.astimezone()
+    micro = int(subsec[:6].ljust(6, "0")) if subsec.isdigit() else 0
+    zone = _exif_offset(exif)
+    try:  # 0000:00:00 placeholders; dates that leave datetime's range when moved to UTC or local time
+        value = datetime(*(int(g) for g in match.groups()), micro)  # type: ignore[misc]
+        value = value.replace(tzinfo=zone) if zone is not None else value.astimezone()
+        in_utc = value.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    start, end = CAPTURE_TIME_RANGE
+    return value if start <= in_utc < end else None
 
 
 CaptureTimeSource = Literal["exif", "database", "file"]
