@@ -227,3 +227,42 @@ def test_address_rules():
     assert address_problem(ip("127.0.0.1"), True) is None and address_problem(ip("10.0.0.1"), True) is None
     assert "loopback" in address_problem(ip("::ffff:127.0.0.1"), False)
     assert "link-local" in address_problem(ip("169.254.1.1"), True)
+
+
+def teredo(server: str, client: str) -> ipaddress.IPv6Address:
+    """The Teredo address (2001::/32) of ``client`` behind ``server`` (client address and port obfuscated)."""
+    v4 = lambda a: int(ipaddress.IPv4Address(a))  # noqa: E731
+    return ipaddress.IPv6Address((0x20010000 << 96) | (v4(server) << 64) | (0xFFFF << 32) | (v4(client) ^ 0xFFFFFFFF))
+
+
+def carriers(v4: str) -> dict[str, ipaddress.IPv6Address]:
+    """Every IPv6 form that carries the IPv4 address ``v4``."""
+    n = int(ipaddress.IPv4Address(v4))
+    return {
+        "IPv4-mapped": ipaddress.IPv6Address((0xFFFF << 32) | n),
+        "6to4": ipaddress.IPv6Address((0x2002 << 112) | (n << 80)),
+        "Teredo": teredo("65.54.227.120", v4),
+        "NAT64": ipaddress.IPv6Address((0x64FF9B << 96) | n),
+        "IPv4-compatible": ipaddress.IPv6Address(n),
+    }
+
+
+@pytest.mark.parametrize("v4, what", [("127.0.0.1", "loopback"), ("10.1.2.3", "private"),
+                                      ("192.168.0.10", "private"), ("169.254.169.254", "link-local")])
+def test_ipv6_forms_are_judged_by_the_ipv4_they_carry(v4, what):
+    for form, ip in carriers(v4).items():
+        problem = address_problem(ip, False)
+        assert problem is not None and what in problem and form in problem and v4 in problem, (form, ip, problem)
+    assert "loopback" in address_problem(teredo("127.0.0.1", "93.184.216.34"), False)  # the server counts too
+
+
+def test_ipv6_forms_of_public_addresses_are_allowed():
+    for form, ip in carriers("93.184.216.34").items():
+        assert address_problem(ip, False) is None, (form, ip)
+
+
+def test_a_6to4_url_of_loopback_is_refused_before_connecting():
+    t0 = time.monotonic()
+    err = refused("http://[2002:7f00:1::]/", 403, "6to4", timeout=5)
+    assert "127.0.0.1" in str(err) and "loopback" in str(err) and time.monotonic() - t0 < 1
+    refused("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", 403, "link-local", allow_private=True, timeout=5)

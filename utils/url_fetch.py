@@ -4,7 +4,8 @@
 * the host name is resolved once and **every** address it resolves to is checked: loopback and private
   addresses are refused unless ``allow_private`` (``URL_ALLOW_PRIVATE``); link-local (cloud metadata
   services such as 169.254.169.254), multicast, reserved and unspecified addresses are always refused;
-  IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry;
+  IPv6 addresses that carry IPv4 addresses (IPv4-mapped, 6to4, Teredo, NAT64, IPv4-compatible) are checked as
+  the IPv4 addresses they carry (``http://[2002:7f00:1::]/`` is 127.0.0.1);
 * the connection goes to the address that was checked (no second DNS lookup that could answer differently),
   with the original host name in ``Host`` and for TLS (SNI and certificate check);
 * redirects (at most ``max_redirects``) are followed by hand, each target checked like the first URL;
@@ -57,10 +58,43 @@ _PRIVATE_NETWORKS = tuple(
 )  # what URL_ALLOW_PRIVATE opens (with loopback); other non-public ranges stay closed
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (:: and ::1 excluded below)
+
+
+def embedded_ipv4(ip: IPAddress) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, with the name of the form: IPv4-mapped, 6to4 (2002::/16),
+    Teredo (2001::/32: server and client), NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d); [] for others."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        found.extend(("Teredo", v4) for v4 in ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64:
+        found.append(("NAT64", low32))
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        found.append(("IPv4-compatible", low32))
+    return found
+
+
 def address_problem(ip: IPAddress, allow_private: bool) -> str | None:
-    """Why a connection to ``ip`` is refused, or None when it is allowed."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Why a connection to ``ip`` is refused, or None when it is allowed.
+
+    An IPv6 address that carries IPv4 addresses (see :func:`embedded_ipv4`) is judged by those alone: refused as
+    soon as one of them would be, allowed when all are.
+    """
+    carried = embedded_ipv4(ip)
+    for form, v4 in carried:
+        problem = address_problem(v4, allow_private)
+        if problem is not None:
+            return f"{problem} ({v4}, carried in the {form} address {ip})"
+    if carried:
+        return None
     if ip.is_unspecified:
         return "an unspecified address"
     if ip.is_link_local:
