@@ -19,10 +19,12 @@ Endpoints:
 * ``POST /stats``: multipart with a file field ``content``, or JSON ``{"content": "<image URL>"}``. Answers
   ``{"exif_data": {...}, "color_data": {"avg_color": {"rgb", "hex", "method"}, "dominant_color": {"rgb",
   "hex"}}}`` like the original stats API (``color_data`` is null when no pixel is opaque). Bad input is a
-  4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable, 403 forbidden address, 413 too
-  large, 415 wrong content type, 422 missing field or not a readable image.
+  4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable (or JSON invalid or nested too deep),
+  403 forbidden address, 413 too large (a JSON body above 64 KiB too), 415 wrong content type, 422 missing field
+  or not a readable image.
 * ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
-  (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``.
+  (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``. Ids are
+  1 to 2^63-1 (SQLite's integers); others answer 422, unknown ones 404.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ import socket
 import sys
 import threading
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -56,6 +58,10 @@ logger = logging.getLogger("api")
 # answered without a token: liveness, and the API's description (no data; the schema is public in this repo)
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the image itself
+MAX_JSON_BYTES = 64 * 1024  # a JSON body holds one URL; parsed on the event loop, so kept small
+MAX_ID = 2**63 - 1  # SQLite's largest integer: larger ids cannot exist (and would overflow the query)
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="order id (1 to 2^63-1)")]
+ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="image id (1 to 2^63-1)")]
 _MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp",
                 ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".mp4": "video/mp4"}
 
@@ -327,10 +333,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(413, f"the image is too large (more than {limit:,} bytes, UPLOAD_MAX_BYTES)")
             return data, None
         if ctype == "application/json" or ctype.endswith("+json"):
-            try:
-                body = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPException(400, 'the body is not valid JSON; send {"content": "<image URL>"}') from None
+            body = _parse_json(await request.body())
             if not isinstance(body, dict) or "content" not in body:
                 raise HTTPException(422, 'JSON needs a field "content" with the image URL: {"content": "https://..."}')
             if not isinstance(body["content"], str) or not body["content"].strip():
@@ -367,11 +370,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"no image with id {image_id}") from None
 
     @app.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], dependencies=auth)
-    def get_order(order_id: int) -> OrderOut:
+    def get_order(order_id: OrderId) -> OrderOut:
         return _order_out(_get_order(order_id))
 
     @app.get("/orders/{order_id}/images", response_model=list[ImageOut], tags=["orders"], dependencies=auth)
-    def order_images(order_id: int, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
+    def order_images(order_id: OrderId, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
         """The kept images of an order in capture order."""
         _get_order(order_id)
         images = store().images(order_id)
@@ -380,7 +383,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/orders/{order_id}/video", tags=["orders"], dependencies=auth,
              responses={200: {"content": {"video/mp4": {}}}})
-    def order_video(order_id: int) -> FileResponse:
+    def order_video(order_id: OrderId) -> FileResponse:
         order = _get_order(order_id)
         path = order.video_path
         if path is None or not path.is_file() or not _inside(path, store()):
@@ -389,14 +392,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             filename=path.name)
 
     @app.get("/images/{image_id}", response_model=ImageOut, tags=["images"], dependencies=auth)
-    def get_image(image_id: int) -> ImageOut:
+    def get_image(image_id: ImageId) -> ImageOut:
         """One image's metadata, with its statistics and EXIF once computed."""
         rec = _get_image(image_id)
         return _image_out(rec, stats_rows(store(), [rec.id]).get(rec.id))
 
     @app.get("/images/{image_id}/file", tags=["images"], dependencies=auth,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
-    def image_file(image_id: int) -> FileResponse:
+    def image_file(image_id: ImageId) -> FileResponse:
         """The image file as stored."""
         rec = _get_image(image_id)
         if rec.state == "pending" or not rec.path.is_file() or not _inside(rec.path, store()):
@@ -409,6 +412,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackOnly)  # added last: runs first
         logger.warning("API without API_TOKEN: answering clients on this machine (loopback) only")
     return app
+
+
+def _parse_json(raw: bytes) -> Any:
+    """The JSON body of ``POST /stats``; 413 above :data:`MAX_JSON_BYTES`, 400 when invalid or nested too deep."""
+    if len(raw) > MAX_JSON_BYTES:
+        raise HTTPException(413, f"JSON body too large ({len(raw):,} bytes, at most {MAX_JSON_BYTES:,}): "
+                                 'send only {"content": "<image URL>"}')
+    try:
+        return json.loads(raw)
+    except RecursionError:  # the C parser recurses per nesting level and stops cleanly at the limit
+        raise HTTPException(400, 'the JSON body is nested too deeply; send {"content": "<image URL>"}') from None
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, 'the body is not valid JSON; send {"content": "<image URL>"}') from None
 
 
 def _inside(path: Any, store: Store) -> bool:

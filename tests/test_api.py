@@ -249,6 +249,35 @@ def test_orders_and_images_can_be_read(open_api, data):
     assert requests.post(f"{open_api}/orders", json={}, timeout=10).status_code == 405
 
 
+def test_ids_beyond_sqlite_integers_are_a_4xx(open_api, data):
+    closed = data["closed"].id
+    for path in ("/orders/9223372036854775808", "/images/99999999999999999999", "/orders/0", "/images/-1",
+                 "/orders/9223372036854775808/images", "/orders/99999999999999999999/video",
+                 "/images/9223372036854775808/file"):
+        r = requests.get(f"{open_api}{path}", timeout=10)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert "less than or equal to 9223372036854775807" in r.text or "greater than or equal to 1" in r.text
+    for path in ("/orders/9223372036854775807", "/images/9223372036854775807/file"):
+        r = requests.get(f"{open_api}{path}", timeout=10)
+        assert r.status_code == 404 and "9223372036854775807" in r.json()["detail"], (path, r.text)
+    assert requests.get(f"{open_api}/orders/{closed}", timeout=10).status_code == 200
+
+
+def test_json_bodies_nested_too_deep_or_too_large_are_a_4xx(open_api):
+    def post_json(raw: str) -> requests.Response:
+        return requests.post(f"{open_api}/stats", data=raw.encode(), timeout=30,
+                             headers={"Content-Type": "application/json"})
+
+    deep = '{"content": ' + "[" * 100_000 + "]" * 100_000 + "}"  # the attack: 200 KB, 100000 levels
+    r = post_json(deep)
+    assert r.status_code == 413 and "at most 65,536" in r.json()["detail"], r.text
+    r = post_json('{"content": ' + "[" * 30_000 + "]" * 30_000 + "}")  # fits the size limit, still too deep
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"], r.text
+    r = post_json("[" * 30_000)  # too deep and unterminated
+    assert r.status_code == 400, r.text
+    assert requests.get(f"{open_api}/health", timeout=10).json() == {"status": "ok"}
+
+
 def test_openapi_docs(open_api):
     spec = requests.get(f"{open_api}/openapi.json", timeout=10).json()
     assert {"/stats", "/orders", "/orders/{order_id}", "/orders/{order_id}/images", "/images/{image_id}",
