@@ -290,14 +290,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _too_large(limit + _MULTIPART_OVERHEAD)
 
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        """Liveness; answered on the event loop, so it needs no worker thread (those may all be busy)."""
         return {"status": "ok"}
 
     @app.post("/stats", response_model=StatsResponse, tags=["statistics"], dependencies=auth,
               openapi_extra=_STATS_BODY,
               responses={400: {"description": "bad or unreachable URL"}, 403: {"description": "address refused"},
                          413: {"description": "too large"}, 415: {"description": "wrong content type"},
-                         422: {"description": "no 'content', or not a readable image"}})
+                         422: {"description": "no 'content', or not a readable image"},
+                         503: {"description": "too many images or image URLs at once: try again"}})
     async def stats(request: Request) -> dict[str, Any]:
         """EXIF and colour statistics of one image: upload it as multipart field ``content`` or send
         JSON ``{"content": "<http(s) URL>"}``. The average colour uses ``AVERAGING_METHOD``."""

@@ -21,12 +21,13 @@ import uvicorn
 from PIL import ExifTags, Image
 
 import api
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.test_image_stats import CRAFTED_DATES, jpeg_dated
-from tests.test_url_fetch import ImageServer, red_blue_png
+from tests.test_url_fetch import ImageServer, TrickleServer, red_blue_png
 from utils.config import load_settings
 from utils.imaging import encode_jpeg, make_exif
 from utils.stats_store import backfill
+from utils.url_fetch import MAX_PARALLEL_FETCHES
 from utils.storage import Store
 
 TOKEN = "s3cret-token-123"
@@ -211,6 +212,47 @@ def test_uploads_above_the_limit_are_refused(open_api):
     just_below = os.urandom(LIMIT - 10)
     r = post_file(open_api, just_below, "noise.png")
     assert r.status_code == 422  # accepted in size, refused as not an image
+
+
+def timed(call):
+    """(seconds taken, result) of ``call()``."""
+    t0 = time.monotonic()
+    result = call()
+    return time.monotonic() - t0, result
+
+
+def test_slow_image_urls_do_not_stall_the_api(data):
+    """The attack: 45 URLs of a server that trickles its headers, all at once; the API must stay responsive."""
+    slow = TrickleServer(interval=0.2, give_up=15)
+    settings = settings_for(data["export"], URL_ALLOW_PRIVATE="true", URL_FETCH_TIMEOUT="2")
+    answers: list[tuple[float, int, str]] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        dt, r = timed(lambda: requests.post(f"{base}/stats", json={"content": slow.url()}, timeout=30))
+        with lock:
+            answers.append((dt, r.status_code, r.json()["detail"]))
+
+    with serve(api.create_app(settings)) as (base, _):
+        threads = [threading.Thread(target=post) for _ in range(45)]
+        try:
+            for t in threads:
+                t.start()
+            wait_for(lambda: slow.open >= MAX_PARALLEL_FETCHES, 10, what="every fetch slot taken")
+            health_s, health = timed(lambda: requests.get(f"{base}/health", timeout=30))
+            orders_s, orders = timed(lambda: requests.get(f"{base}/orders", timeout=30))
+            for t in threads:
+                t.join(30)
+        finally:
+            slow.close()
+    assert health.status_code == 200 and health_s < 2, health_s
+    assert orders.status_code == 200 and orders_s < 2, orders_s  # a worker thread was free
+    assert len(answers) == 45 and slow.most_open <= MAX_PARALLEL_FETCHES
+    busy = [a for a in answers if a[1] == 503]
+    timed_out = [a for a in answers if a[1] == 400]
+    assert len(busy) + len(timed_out) == 45 and len(busy) >= 45 - 2 * MAX_PARALLEL_FETCHES, answers
+    assert all("too many image URLs being fetched at once" in d and "try again" in d for _, _, d in busy)
+    assert all("timed out" in d and dt < 2 + 1.5 for dt, _, d in timed_out), timed_out
 
 
 def test_private_urls_are_refused_unless_allowed(token_api, images_server):
