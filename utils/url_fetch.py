@@ -250,13 +250,13 @@ def _connect(target: _Target, deadline: float, timeout: float) -> urllib3.connec
     conn.deadline = deadline  # type: ignore[attr-defined]
     try:
         conn.connect()
-    except BaseException as err:
+    except Exception as err:  # noqa: BLE001 - network errors become URLFetchError, others pass as they are
         conn.close()
         raise _connect_error(err, target, timeout) from None
     return conn
 
 
-def _connect_error(err: BaseException, target: _Target, timeout: float) -> BaseException:
+def _connect_error(err: Exception, target: _Target, timeout: float) -> Exception:
     """The URLFetchError for a failed connect (``err`` itself when it is no network error)."""
     where = f"{target.host}:{target.port}"
     if isinstance(err, urllib3.exceptions.NewConnectionError):  # (a subclass of the timeout error in urllib3 2)
