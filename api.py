@@ -20,8 +20,9 @@ Endpoints:
   ``{"exif_data": {...}, "color_data": {"avg_color": {"rgb", "hex", "method"}, "dominant_color": {"rgb",
   "hex"}}}`` like the original stats API (``color_data`` is null when no pixel is opaque). Bad input is a
   4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable (or JSON invalid or nested too deep),
-  403 forbidden address, 413 too large (a JSON body above 64 KiB too), 415 wrong content type, 422 missing field
-  or not a readable image.
+  403 forbidden address, 413 too large (the upload, a JSON body above 64 KiB, or an image over the decoding limits
+  of :mod:`utils.imaging`: pixels, bytes per pixel, aspect ratio), 415 wrong content type, 422 missing field or not
+  a readable image; 503 when too many images or image URLs are being handled at once (try again).
 * ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
   (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``. Ids are
   1 to 2^63-1 (SQLite's integers); others answer 422, unknown ones 404.
@@ -48,7 +49,8 @@ from starlette.datastructures import UploadFile
 
 from utils.asgi import BodyTooLarge, declared_length, limit_receive
 from utils.config import ConfigError, Settings, load_settings
-from utils.image_stats import ImageStatsError, compute_stats
+from utils.image_stats import ImageStatsError, ImageTooLargeError, compute_stats
+from utils.imaging import DecodersBusy
 from utils.stats_store import stats_rows
 from utils.storage import ImageRecord, OrderRecord, Store
 from utils.url_fetch import URLFetchError, fetch_image
@@ -59,6 +61,7 @@ logger = logging.getLogger("api")
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the image itself
 MAX_JSON_BYTES = 64 * 1024  # a JSON body holds one URL; parsed on the event loop, so kept small
+DECODE_WAIT = 10.0  # seconds a request waits for a decode slot (utils.imaging) before answering 503
 MAX_ID = 2**63 - 1  # SQLite's largest integer: larger ids cannot exist (and would overflow the query)
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="order id (1 to 2^63-1)")]
 ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="image id (1 to 2^63-1)")]
@@ -297,7 +300,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/stats", response_model=StatsResponse, tags=["statistics"], dependencies=auth,
               openapi_extra=_STATS_BODY,
               responses={400: {"description": "bad or unreachable URL"}, 403: {"description": "address refused"},
-                         413: {"description": "too large"}, 415: {"description": "wrong content type"},
+                         413: {"description": "too large (upload, or image over the decoding limits)"},
+                         415: {"description": "wrong content type"},
                          422: {"description": "no 'content', or not a readable image"},
                          503: {"description": "too many images or image URLs at once: try again"}})
     async def stats(request: Request) -> dict[str, Any]:
@@ -314,9 +318,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(err.status, f"cannot use the URL: {err}") from None
             data = fetched.data
         try:
-            result = await run_in_threadpool(compute_stats, data, settings.AVERAGING_METHOD)
+            result = await run_in_threadpool(compute_stats, data, settings.AVERAGING_METHOD, slot_wait=DECODE_WAIT)
+        except ImageTooLargeError as err:
+            raise HTTPException(413, f"{err}; send a smaller image") from None
         except ImageStatsError as err:
             raise HTTPException(422, f"not a readable image: {err}") from None
+        except DecodersBusy as err:
+            raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from None
         return {"exif_data": result.exif, "color_data": result.color_data()}
 
     async def _read_content(request: Request) -> tuple[bytes | None, str | None]:
