@@ -294,7 +294,8 @@ def test_fetches_at_once_are_limited_and_the_excess_refused_at_once():
             t.join(20)
         busy = [(dt, e) for dt, e in outcomes if e.status == 503]
         timed_out = [(dt, e) for dt, e in outcomes if "timed out" in str(e)]
-        assert len(outcomes) == n and len(busy) == 4 and len(timed_out) == MAX_PARALLEL_FETCHES, outcomes
+        assert len(outcomes) == n and len(busy) + len(timed_out) == n, outcomes
+        assert len(busy) >= 4 and len(timed_out) >= MAX_PARALLEL_FETCHES, outcomes  # (4 and 8 when all start at once)
         assert all(dt < 0.5 and "too many image URLs" in str(e) and "try again" in str(e) for dt, e in busy)
         assert all(dt < 2.0 for dt, _ in timed_out)
         assert slow.most_open <= MAX_PARALLEL_FETCHES
