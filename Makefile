@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: install install-dev run test bench bench-quick bench-stats bench-prelogin soak api demo-adapter toydata clean
+.PHONY: install install-dev run test bench bench-quick bench-stats bench-prelogin bench-limits soak api demo-adapter toydata clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-stats: install
 
 bench-prelogin: install-dev
 	$(PY) bench/prelogin.py --json
+
+bench-limits: install-dev
+	$(PY) bench/limits.py --json
 
 soak: install
 	$(PY) bench/soak.py --minutes 10 --json

@@ -20,10 +20,13 @@ Endpoints:
 * ``POST /stats``: multipart with a file field ``content``, or JSON ``{"content": "<image URL>"}``. Answers
   ``{"exif_data": {...}, "color_data": {"avg_color": {"rgb", "hex", "method"}, "dominant_color": {"rgb",
   "hex"}}}`` like the original stats API (``color_data`` is null when no pixel is opaque). Bad input is a
-  4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable, 403 forbidden address, 413 too
-  large, 415 wrong content type, 422 missing field or not a readable image.
+  4xx with ``{"detail": "<what is wrong>"}``: 400 bad URL or unreachable (or JSON invalid or nested too deep),
+  403 forbidden address, 413 too large (the upload, a JSON body above 64 KiB, or an image over the decoding limits
+  of :mod:`utils.imaging`: pixels, bytes per pixel, aspect ratio), 415 wrong content type, 422 missing field or not
+  a readable image; 503 when too many images or image URLs are being handled at once (try again).
 * ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
-  (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``.
+  (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``. Ids are
+  1 to 2^63-1 (SQLite's integers); others answer 422, unknown ones 404.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ import socket
 import sys
 import threading
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -48,7 +52,8 @@ from starlette.datastructures import UploadFile
 from utils.asgi import BodyTooLarge, Network, client_address, declared_length, has_forwarding_headers, limit_receive, networks
 from utils.config import ConfigError, Settings, load_settings
 from utils.exports import safe_file
-from utils.image_stats import ImageStatsError, compute_stats
+from utils.image_stats import ImageStatsError, ImageTooLargeError, compute_stats
+from utils.imaging import DecodersBusy
 from utils.stats_store import stats_rows
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store
 from utils.url_fetch import URLFetchError, fetch_image
@@ -58,6 +63,11 @@ logger = logging.getLogger("api")
 # answered without a token: liveness, and the API's description (no data; the schema is public in this repo)
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the image itself
+MAX_JSON_BYTES = 64 * 1024  # a JSON body holds one URL; parsed on the event loop, so kept small
+DECODE_WAIT = 10.0  # seconds a request waits for a decode slot (utils.imaging) before answering 503
+MAX_ID = 2**63 - 1  # SQLite's largest integer: larger ids cannot exist (and would overflow the query)
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="order id (1 to 2^63-1)")]
+ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="image id (1 to 2^63-1)")]
 _MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp",
                 ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".mp4": "video/mp4"}
 
@@ -291,22 +301,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
         return JSONResponse({"detail": f"the image store is unavailable: {exc}"}, status_code=503)
 
+    health_limiter = anyio.CapacityLimiter(1)  # its own thread: never waits behind busy request threads
+
     @app.get("/health", tags=["service"], responses={503: {"description": "the store cannot be used; detail says why"}})
-    def health() -> Any:
+    async def health() -> Any:
         """``{"status": "ok"}``, or 503 with the reason when the database cannot take a write."""
-        try:
-            problem = store().health_problem()
-        except StorageError as err:
-            problem = str(err)
-        if problem:
-            return JSONResponse({"status": "error", "detail": problem}, status_code=503)
+
+        def problem() -> str | None:
+            try:
+                return store().health_problem()
+            except StorageError as err:
+                return str(err)
+
+        found = await anyio.to_thread.run_sync(problem, limiter=health_limiter)
+        if found:
+            return JSONResponse({"status": "error", "detail": found}, status_code=503)
         return {"status": "ok"}
 
     @app.post("/stats", response_model=StatsResponse, tags=["statistics"], dependencies=auth,
               openapi_extra=_STATS_BODY,
               responses={400: {"description": "bad or unreachable URL"}, 403: {"description": "address refused"},
-                         413: {"description": "too large"}, 415: {"description": "wrong content type"},
-                         422: {"description": "no 'content', or not a readable image"}})
+                         413: {"description": "too large (upload, or image over the decoding limits)"},
+                         415: {"description": "wrong content type"},
+                         422: {"description": "no 'content', or not a readable image"},
+                         503: {"description": "too many images or image URLs at once: try again"}})
     async def stats(request: Request) -> dict[str, Any]:
         """EXIF and colour statistics of one image: upload it as multipart field ``content`` or send
         JSON ``{"content": "<http(s) URL>"}``. The average colour uses ``AVERAGING_METHOD``."""
@@ -321,9 +339,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(err.status, f"cannot use the URL: {err}") from None
             data = fetched.data
         try:
-            result = await run_in_threadpool(compute_stats, data, settings.AVERAGING_METHOD)
+            result = await run_in_threadpool(compute_stats, data, settings.AVERAGING_METHOD, slot_wait=DECODE_WAIT)
+        except ImageTooLargeError as err:
+            raise HTTPException(413, f"{err}; send a smaller image") from None
         except ImageStatsError as err:
             raise HTTPException(422, f"not a readable image: {err}") from None
+        except DecodersBusy as err:
+            raise HTTPException(503, str(err), headers={"Retry-After": "5"}) from None
         return {"exif_data": result.exif, "color_data": result.color_data()}
 
     async def _read_content(request: Request) -> tuple[bytes | None, str | None]:
@@ -342,10 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(413, f"the image is too large (more than {limit:,} bytes, UPLOAD_MAX_BYTES)")
             return data, None
         if ctype == "application/json" or ctype.endswith("+json"):
-            try:
-                body = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPException(400, 'the body is not valid JSON; send {"content": "<image URL>"}') from None
+            body = _parse_json(await request.body())
             if not isinstance(body, dict) or "content" not in body:
                 raise HTTPException(422, 'JSON needs a field "content" with the image URL: {"content": "https://..."}')
             if not isinstance(body["content"], str) or not body["content"].strip():
@@ -382,11 +401,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, f"no image with id {image_id}") from None
 
     @app.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], dependencies=auth)
-    def get_order(order_id: int) -> OrderOut:
+    def get_order(order_id: OrderId) -> OrderOut:
         return _order_out(_get_order(order_id))
 
     @app.get("/orders/{order_id}/images", response_model=list[ImageOut], tags=["orders"], dependencies=auth)
-    def order_images(order_id: int, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
+    def order_images(order_id: OrderId, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
         """The kept images of an order in capture order."""
         _get_order(order_id)
         images = store().images(order_id)
@@ -395,7 +414,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/orders/{order_id}/video", tags=["orders"], dependencies=auth,
              responses={200: {"content": {"video/mp4": {}}}})
-    def order_video(order_id: int) -> FileResponse:
+    def order_video(order_id: OrderId) -> FileResponse:
         order = _get_order(order_id)
         path = order.video_path
         if path is None or not safe_file(store(), path):
@@ -404,14 +423,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             filename=path.name)
 
     @app.get("/images/{image_id}", response_model=ImageOut, tags=["images"], dependencies=auth)
-    def get_image(image_id: int) -> ImageOut:
+    def get_image(image_id: ImageId) -> ImageOut:
         """One image's metadata, with its statistics and EXIF once computed."""
         rec = _get_image(image_id)
         return _image_out(rec, stats_rows(store(), [rec.id]).get(rec.id))
 
     @app.get("/images/{image_id}/file", tags=["images"], dependencies=auth,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
-    def image_file(image_id: int) -> FileResponse:
+    def image_file(image_id: ImageId) -> FileResponse:
         """The image file as stored."""
         rec = _get_image(image_id)
         if rec.state == "pending" or not safe_file(store(), rec.path):
@@ -424,6 +443,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(LoopbackOnly, trusted_proxies=settings.TRUSTED_PROXIES)  # added last: runs first
         logger.warning("API without API_TOKEN: answering clients on this machine (loopback) only")
     return app
+
+
+def _parse_json(raw: bytes) -> Any:
+    """The JSON body of ``POST /stats``; 413 above :data:`MAX_JSON_BYTES`, 400 when invalid or nested too deep."""
+    if len(raw) > MAX_JSON_BYTES:
+        raise HTTPException(413, f"JSON body too large ({len(raw):,} bytes, at most {MAX_JSON_BYTES:,}): "
+                                 'send only {"content": "<image URL>"}')
+    try:
+        return json.loads(raw)
+    except RecursionError:  # the C parser recurses per nesting level and stops cleanly at the limit
+        raise HTTPException(400, 'the JSON body is nested too deeply; send {"content": "<image URL>"}') from None
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(400, 'the body is not valid JSON; send {"content": "<image URL>"}') from None
 
 
 _app: FastAPI | None = None

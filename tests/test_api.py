@@ -21,11 +21,13 @@ import uvicorn
 from PIL import ExifTags, Image
 
 import api
-from tests.conftest import ROOT
-from tests.test_url_fetch import ImageServer, red_blue_png
+from tests.conftest import ROOT, wait_for
+from tests.test_image_stats import CRAFTED_DATES, jpeg_dated
+from tests.test_url_fetch import ImageServer, TrickleServer, red_blue_png
 from utils.config import load_settings
 from utils.imaging import encode_jpeg, make_exif
 from utils.stats_store import backfill
+from utils.url_fetch import MAX_PARALLEL_FETCHES
 from utils.storage import Store
 
 TOKEN = "s3cret-token-123"
@@ -185,6 +187,13 @@ def test_bad_input_is_a_clear_4xx(open_api, images_server):
         assert r.status_code == status and message in r.json()["detail"], (kwargs, r.status_code, r.text)
 
 
+def test_crafted_capture_dates_are_answered(open_api):
+    for when, offset in CRAFTED_DATES:
+        r = post_file(open_api, jpeg_dated(when, offset), "dated.jpg", "image/jpeg")
+        assert r.status_code == 200, (when, offset, r.text)
+        assert r.json()["exif_data"]["DateTimeOriginal"] == when
+
+
 def test_uploads_above_the_limit_are_refused(open_api):
     big = os.urandom(LIMIT + 100_000)
     r = post_file(open_api, big, "big.png")
@@ -203,6 +212,47 @@ def test_uploads_above_the_limit_are_refused(open_api):
     just_below = os.urandom(LIMIT - 10)
     r = post_file(open_api, just_below, "noise.png")
     assert r.status_code == 422  # accepted in size, refused as not an image
+
+
+def timed(call):
+    """(seconds taken, result) of ``call()``."""
+    t0 = time.monotonic()
+    result = call()
+    return time.monotonic() - t0, result
+
+
+def test_slow_image_urls_do_not_stall_the_api(data):
+    """The attack: 45 URLs of a server that trickles its headers, all at once; the API must stay responsive."""
+    slow = TrickleServer(interval=0.2, give_up=15)
+    settings = settings_for(data["export"], URL_ALLOW_PRIVATE="true", URL_FETCH_TIMEOUT="2")
+    answers: list[tuple[float, int, str]] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        dt, r = timed(lambda: requests.post(f"{base}/stats", json={"content": slow.url()}, timeout=30))
+        with lock:
+            answers.append((dt, r.status_code, r.json()["detail"]))
+
+    with serve(api.create_app(settings)) as (base, _):
+        threads = [threading.Thread(target=post) for _ in range(45)]
+        try:
+            for t in threads:
+                t.start()
+            wait_for(lambda: slow.open >= MAX_PARALLEL_FETCHES, 10, what="every fetch slot taken")
+            health_s, health = timed(lambda: requests.get(f"{base}/health", timeout=30))
+            orders_s, orders = timed(lambda: requests.get(f"{base}/orders", timeout=30))
+            for t in threads:
+                t.join(30)
+        finally:
+            slow.close()
+    assert health.status_code == 200 and health_s < 2, health_s
+    assert orders.status_code == 200 and orders_s < 2, orders_s  # a worker thread was free
+    assert len(answers) == 45 and slow.most_open <= MAX_PARALLEL_FETCHES
+    busy = [a for a in answers if a[1] == 503]
+    timed_out = [a for a in answers if a[1] == 400]
+    assert len(busy) + len(timed_out) == 45 and len(busy) >= 45 - 2 * MAX_PARALLEL_FETCHES, answers
+    assert all("too many image URLs being fetched at once" in d and "try again" in d for _, _, d in busy)
+    assert all("timed out" in d and dt < 2 + 1.5 for dt, _, d in timed_out), timed_out
 
 
 def test_private_urls_are_refused_unless_allowed(token_api, images_server):
@@ -239,6 +289,35 @@ def test_orders_and_images_can_be_read(open_api, data):
     assert requests.get(f"{open_api}/orders/abc", timeout=10).status_code == 422
     assert requests.delete(f"{open_api}/images/{images[0].id}", timeout=10).status_code == 405
     assert requests.post(f"{open_api}/orders", json={}, timeout=10).status_code == 405
+
+
+def test_ids_beyond_sqlite_integers_are_a_4xx(open_api, data):
+    closed = data["closed"].id
+    for path in ("/orders/9223372036854775808", "/images/99999999999999999999", "/orders/0", "/images/-1",
+                 "/orders/9223372036854775808/images", "/orders/99999999999999999999/video",
+                 "/images/9223372036854775808/file"):
+        r = requests.get(f"{open_api}{path}", timeout=10)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert "less than or equal to 9223372036854775807" in r.text or "greater than or equal to 1" in r.text
+    for path in ("/orders/9223372036854775807", "/images/9223372036854775807/file"):
+        r = requests.get(f"{open_api}{path}", timeout=10)
+        assert r.status_code == 404 and "9223372036854775807" in r.json()["detail"], (path, r.text)
+    assert requests.get(f"{open_api}/orders/{closed}", timeout=10).status_code == 200
+
+
+def test_json_bodies_nested_too_deep_or_too_large_are_a_4xx(open_api):
+    def post_json(raw: str) -> requests.Response:
+        return requests.post(f"{open_api}/stats", data=raw.encode(), timeout=30,
+                             headers={"Content-Type": "application/json"})
+
+    deep = '{"content": ' + "[" * 100_000 + "]" * 100_000 + "}"  # the attack: 200 KB, 100000 levels
+    r = post_json(deep)
+    assert r.status_code == 413 and "at most 65,536" in r.json()["detail"], r.text
+    r = post_json('{"content": ' + "[" * 30_000 + "]" * 30_000 + "}")  # fits the size limit, still too deep
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"], r.text
+    r = post_json("[" * 30_000)  # too deep and unterminated
+    assert r.status_code == 400, r.text
+    assert requests.get(f"{open_api}/health", timeout=10).json() == {"status": "ok"}
 
 
 def test_openapi_docs(open_api):

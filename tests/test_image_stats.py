@@ -27,7 +27,7 @@ from utils.image_stats import (
     rgb_hex,
 )
 from utils.imaging import encode_jpeg, from_array, make_exif
-from utils.stats_store import StatsIndexer, backfill, load_images_frame, stats_rows
+from utils.stats_store import StatsIndexer, UploadItem, analyze_items, backfill, load_images_frame, stats_rows
 
 EPS = 1e-8
 
@@ -261,6 +261,62 @@ def test_capture_time_sources():
     assert exif_capture_time({"DateTimeOriginal": "yesterday"}) is None
     naive = exif_capture_time({"DateTimeOriginal": "2024:05:06 07:08:09"})
     assert naive.tzinfo is not None and naive.replace(tzinfo=None) == datetime(2024, 5, 6, 7, 8, 9)
+
+
+# the attack of issue 9: capture times that leave datetime's range once moved to UTC or local time
+CRAFTED_DATES = [("0001:01:01 00:00:00", "+14:00"), ("9999:12:31 23:59:59", "-12:00"),
+                 ("0001:01:01 00:00:00", None), ("9999:12:31 23:59:59", None)]
+
+
+def jpeg_dated(when: str, offset: str | None, colour=(90, 90, 90)) -> bytes:
+    """A JPEG whose EXIF DateTimeOriginal (and OffsetTimeOriginal) is exactly ``when`` (``offset``)."""
+    exif = Image.Exif()
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.DateTimeOriginal] = when
+    if offset:
+        ifd[ExifTags.Base.OffsetTimeOriginal] = offset
+    return encode_jpeg(Image.new("RGB", (16, 16), colour), 90, exif)
+
+
+def test_out_of_range_capture_times_are_no_capture_time():
+    for when, offset in CRAFTED_DATES:
+        stats = compute_stats(jpeg_dated(when, offset))
+        assert stats.exif_captured_at is None and stats.exif["DateTimeOriginal"] == when, (when, offset)
+    assert exif_capture_time({"DateTimeOriginal": "1900:01:01 00:00:00", "OffsetTimeOriginal": "-01:00"}) == \
+        datetime(1900, 1, 1, 1, tzinfo=timezone.utc)  # the earliest kept (in UTC)
+    assert exif_capture_time({"DateTimeOriginal": "1900:01:01 00:00:00", "OffsetTimeOriginal": "+01:00"}) is None
+    assert exif_capture_time({"DateTimeOriginal": "2199:12:31 23:59:59", "OffsetTimeOriginal": "+00:00"}) is not None
+
+
+def test_upload_analysis_gives_a_row_per_file_despite_crafted_dates():
+    items = [UploadItem(f"crafted-{i}.jpg", jpeg_dated(w, o)) for i, (w, o) in enumerate(CRAFTED_DATES)]
+    items.append(UploadItem("good.jpg", jpeg_dated("2024:05:06 07:08:09", "+02:00", (200, 0, 0))))
+    frame = analyze_items(items).set_index("source")
+    assert len(frame) == 5 and set(frame["stats_status"]) == {"ok"}, frame[["stats_status", "error"]]
+    assert frame.loc["good.jpg", "captured_at"] == datetime(2024, 5, 6, 5, 8, 9, tzinfo=timezone.utc)
+    assert frame["captured_at_source"].isna().tolist() == [True] * 4 + [False]
+
+
+def test_the_indexer_survives_crafted_dates_and_indexes_everything(store):
+    order, _ = store.open_order("DATES")
+    t0 = datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
+    indexer = StatsIndexer(store, "arithmetic", poll_interval=30).start()
+    try:
+        assert indexer.wait_idle(20)
+        for i, (when, offset) in enumerate(CRAFTED_DATES):
+            save(store, order, jpeg_dated(when, offset), t0 + timedelta(minutes=i))
+            save(store, order, Image.new("RGB", (32, 32), (0, 0, 200)), t0 + timedelta(minutes=i, seconds=30))
+        assert indexer.wait_idle(20), indexer.last_error
+        assert indexer.running
+        frame = load_images_frame(store)
+        assert len(frame) == 8 and set(frame["stats_status"]) == {"ok"}, frame[["file_name", "stats_status", "error"]]
+        crafted = frame[frame["captured_at_source"] == "database"]
+        assert len(crafted) == 4 and (frame["captured_at_source"] == "exif").sum() == 4
+        later = save(store, order, Image.new("RGB", (32, 32), (0, 200, 0)), t0 + timedelta(hours=1))
+        assert indexer.wait_idle(20)
+        assert stats_rows(store, [later.id])[later.id]["dominant_hex"] == "#00c800"
+    finally:
+        indexer.stop()
 
 
 # ----------------------------------------------------------------- bad files

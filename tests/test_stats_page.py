@@ -194,3 +194,30 @@ def test_without_a_browser_the_zip_holds_html_plots(env, monkeypatch):
     members = zipfile.ZipFile(io.BytesIO(export_zip(figs, b"a\n1\n"))).namelist()
     assert members == ["images.csv"] + [f"plots/{name}.html" for name in figs]
     assert stats_plots._png_works == {"ok": False} and not png_export_available()  # remembered: no second try
+
+
+def test_upload_page_survives_decompression_bombs_and_crafted_dates(env):
+    """Issue 9 through the page: small files that decode to gigabytes and out-of-range EXIF dates, among good ones."""
+    import os
+
+    from tests.browser import memory_kb, reset_peak
+    from tests.test_decode_limits import BOMB_MESSAGES, png_bytes
+    from tests.test_image_stats import jpeg_dated
+
+    at = AppTest.from_file(UPLOAD_PAGE, default_timeout=60).run()
+    at.file_uploader(key="upload_files").set_value([
+        ("square.png", png_bytes(14000, 14000, 16), "image/png"),
+        ("line.png", png_bytes(1, 199_999_999), "image/png"),
+        ("year1.jpg", jpeg_dated("0001:01:01 00:00:00", "+14:00"), "image/jpeg"),
+        ("jan.jpg", jpeg((250, 0, 0), utc(2024, 1, 15, 9)), "image/jpeg"),
+    ])
+    reset_peak(os.getpid())
+    start = memory_kb(os.getpid())["VmRSS"]
+    at.button(key="upload_analyse").click().run()
+    peak_mb = (memory_kb(os.getpid())["VmHWM"] - start) / 1024
+    assert not at.exception, at.exception
+    m = metrics(at)
+    assert (m["Images analysed"], m["Failed"], m["With capture time"]) == ("2", "2", "1")  # year 1: none
+    errors = " | ".join(e.value for e in at.error)
+    assert all(f"{name}: image too large to decode: {message}" in errors for name, message in BOMB_MESSAGES.items())
+    assert peak_mb < 100, peak_mb  # the page and its plots included (measured: 25 MB); before: gigabytes

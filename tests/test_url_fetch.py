@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.url_fetch import URLFetchError, address_problem, fetch_image
+from utils.url_fetch import MAX_PARALLEL_FETCHES, URLFetchError, address_problem, fetch_image
 
 LAST_MODIFIED = 1714550400  # 2024-05-01 08:00:00 UTC
 
@@ -120,6 +120,58 @@ class ImageServer:
         self.httpd.server_close()
 
 
+class TrickleServer:
+    """A real socket server on loopback that answers every request with a status line and then one header byte
+    every ``interval`` seconds (a header that never ends), for at most ``give_up`` seconds per connection."""
+
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Slow: "
+
+    def __init__(self, interval: float = 0.2, give_up: float = 15.0) -> None:
+        self.interval, self.give_up = interval, give_up
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.connections = 0  # accepted so far
+        self.open = 0  # being trickled now
+        self.most_open = 0
+        threading.Thread(target=self._accept, name="trickle-accept", daemon=True).start()
+
+    def url(self, path: str = "/slow-headers.png") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                self.open += 1
+                self.most_open = max(self.most_open, self.open)
+            threading.Thread(target=self._trickle, args=(conn,), name="trickle", daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        end = time.monotonic() + self.give_up
+        try:
+            conn.recv(65536)  # the request
+            for byte in self.HEAD:
+                conn.sendall(bytes([byte]))
+            while time.monotonic() < end and not self.stop.wait(self.interval):
+                conn.sendall(b"a")
+        except OSError:
+            pass  # the client gave up
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def server():
     srv = ImageServer()
@@ -206,6 +258,53 @@ def test_one_deadline_for_slow_bodies_and_silent_servers(server):
         assert time.monotonic() - t0 < 2.5, path
 
 
+def test_one_deadline_for_trickled_headers():
+    slow = TrickleServer(interval=0.2)
+    try:
+        t0 = time.monotonic()
+        refused(slow.url(), 400, "timed out: no complete answer .* within 1 s .status line and headers",
+                allow_private=True, timeout=1.0)
+        assert time.monotonic() - t0 < 1.5
+        assert slow.connections == 1
+    finally:
+        slow.close()
+
+
+def test_fetches_at_once_are_limited_and_the_excess_refused_at_once():
+    slow = TrickleServer(interval=0.2)
+    n = MAX_PARALLEL_FETCHES + 4
+    outcomes: list[tuple[float, URLFetchError]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(n)
+
+    def one() -> None:
+        start.wait()
+        t0 = time.monotonic()
+        try:
+            fetch_image(slow.url(), allow_private=True, timeout=1.5)
+        except URLFetchError as err:
+            with lock:
+                outcomes.append((time.monotonic() - t0, err))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        busy = [(dt, e) for dt, e in outcomes if e.status == 503]
+        timed_out = [(dt, e) for dt, e in outcomes if "timed out" in str(e)]
+        assert len(outcomes) == n and len(busy) + len(timed_out) == n, outcomes
+        assert len(busy) >= 4 and len(timed_out) >= MAX_PARALLEL_FETCHES, outcomes  # (4 and 8 when all start at once)
+        assert all(dt < 0.5 and "too many image URLs" in str(e) and "try again" in str(e) for dt, e in busy)
+        assert all(dt < 2.0 for dt, _ in timed_out)
+        assert slow.most_open <= MAX_PARALLEL_FETCHES
+        # the slots are free again
+        refused(slow.url(), 400, "timed out", allow_private=True, timeout=0.5)
+    finally:
+        slow.close()
+
+
 def test_redirects_are_followed_and_checked_again(server):
     assert fetch_image(server.url("/redirect"), allow_private=True).final_url == server.url("/red.png")
     assert fetch_image(server.url("/redirect-relative"), allow_private=True).data == _Handler.png
@@ -227,3 +326,42 @@ def test_address_rules():
     assert address_problem(ip("127.0.0.1"), True) is None and address_problem(ip("10.0.0.1"), True) is None
     assert "loopback" in address_problem(ip("::ffff:127.0.0.1"), False)
     assert "link-local" in address_problem(ip("169.254.1.1"), True)
+
+
+def teredo(server: str, client: str) -> ipaddress.IPv6Address:
+    """The Teredo address (2001::/32) of ``client`` behind ``server`` (client address and port obfuscated)."""
+    v4 = lambda a: int(ipaddress.IPv4Address(a))  # noqa: E731
+    return ipaddress.IPv6Address((0x20010000 << 96) | (v4(server) << 64) | (0xFFFF << 32) | (v4(client) ^ 0xFFFFFFFF))
+
+
+def carriers(v4: str) -> dict[str, ipaddress.IPv6Address]:
+    """Every IPv6 form that carries the IPv4 address ``v4``."""
+    n = int(ipaddress.IPv4Address(v4))
+    return {
+        "IPv4-mapped": ipaddress.IPv6Address((0xFFFF << 32) | n),
+        "6to4": ipaddress.IPv6Address((0x2002 << 112) | (n << 80)),
+        "Teredo": teredo("65.54.227.120", v4),
+        "NAT64": ipaddress.IPv6Address((0x64FF9B << 96) | n),
+        "IPv4-compatible": ipaddress.IPv6Address(n),
+    }
+
+
+@pytest.mark.parametrize("v4, what", [("127.0.0.1", "loopback"), ("10.1.2.3", "private"),
+                                      ("192.168.0.10", "private"), ("169.254.169.254", "link-local")])
+def test_ipv6_forms_are_judged_by_the_ipv4_they_carry(v4, what):
+    for form, ip in carriers(v4).items():
+        problem = address_problem(ip, False)
+        assert problem is not None and what in problem and form in problem and v4 in problem, (form, ip, problem)
+    assert "loopback" in address_problem(teredo("127.0.0.1", "93.184.216.34"), False)  # the server counts too
+
+
+def test_ipv6_forms_of_public_addresses_are_allowed():
+    for form, ip in carriers("93.184.216.34").items():
+        assert address_problem(ip, False) is None, (form, ip)
+
+
+def test_a_6to4_url_of_loopback_is_refused_before_connecting():
+    t0 = time.monotonic()
+    err = refused("http://[2002:7f00:1::]/", 403, "6to4", timeout=5)
+    assert "127.0.0.1" in str(err) and "loopback" in str(err) and time.monotonic() - t0 < 1
+    refused("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", 403, "link-local", allow_private=True, timeout=5)

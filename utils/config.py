@@ -228,7 +228,11 @@ class Settings(BaseSettings):
         "Streamlit's upload limit (server.maxUploadSize, rounded up to whole MiB).",
     )
     URL_FETCH_TIMEOUT: float = Field(
-        10.0, gt=0, le=300, description="Seconds allowed to fetch one image URL (connection, redirects and body)."
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds allowed to fetch one image URL, the whole exchange: connection, TLS, headers, "
+        "redirects and body.",
     )
     TRUSTED_PROXIES: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -11,11 +11,14 @@ database or the network (see :mod:`utils.stats_store` and :mod:`utils.url_fetch`
   arithmetic, geometric or harmonic mean, and the dominant colour from a histogram in HSV space.
 * **Brightness / contrast**: mean and standard deviation of the luminance (Rec. 601) of the opaque
   pixels, 0..1. **Sharpness**: variance of the Laplacian of the full-size grey image (0..255 scale).
+* **Memory**: decoding is bounded by :mod:`utils.imaging` (pixels, bytes per pixel, aspect ratio, decodes at
+  once; a large JPEG is decoded at 1/2, 1/4 or 1/8 scale and described at that scale); the decoded image is then
+  turned into arrays one strip of about a megapixel at a time (:class:`PixelStats`), with the same results as
+  the whole image at once, so no full-size array is ever made.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,7 +29,11 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-import utils.imaging  # noqa: F401  (sets Image.MAX_IMAGE_PIXELS for the whole process)
+from utils.imaging import (  # also sets Image.MAX_IMAGE_PIXELS
+    ImageTooLarge,
+    decode_slot,
+    open_bounded,
+)
 
 AveragingMethod = Literal["arithmetic", "geometric", "harmonic"]
 AVERAGING_METHODS: tuple[str, ...] = get_args(AveragingMethod)
@@ -51,6 +58,10 @@ _GREY_LUT = (_LEVEL * _GREY_BINS // 256).astype(np.int16)
 
 class ImageStatsError(ValueError):
     """Bytes that are not a readable image (unknown format, truncated, too large)."""
+
+
+class ImageTooLargeError(ImageStatsError):
+    """An image over the decoding limits of :mod:`utils.imaging`, refused before decoding (the message says which)."""
 
 
 # ----------------------------------------------------------------- EXIF
@@ -199,31 +210,43 @@ def gps_position(gps: dict[str, Any]) -> dict[str, float | None] | None:
 
 _EXIF_TIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$")
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+#: capture times outside [start, end) in UTC are placeholders or forgeries (0001-01-01, 9999-12-31): ignored
+CAPTURE_TIME_RANGE = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc))
+
+
+def _exif_offset(exif: dict[str, Any]) -> timezone | None:
+    """``OffsetTimeOriginal`` (``+HH:MM``, at most 14 h) as a time zone, None when missing or invalid."""
+    offset = _OFFSET.match(str(exif.get("OffsetTimeOriginal") or "").strip())
+    if offset is None:
+        return None
+    delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
+    if delta > timedelta(hours=14):
+        return None
+    return timezone(-delta if offset.group(1) == "-" else delta)
 
 
 def exif_capture_time(exif: dict[str, Any]) -> datetime | None:
     """``DateTimeOriginal`` (with ``SubsecTimeOriginal`` and ``OffsetTimeOriginal``) as an aware datetime.
 
-    Without an offset the time is taken as the local time of this machine. None when missing or invalid.
+    Without an offset the time is taken as the local time of this machine. None when missing, invalid, or
+    outside :data:`CAPTURE_TIME_RANGE` once converted to UTC (``0001:01:01 00:00:00 +14:00`` and
+    ``9999:12:31 23:59:59 -12:00`` are not capture times; the EXIF tag itself is kept as it is).
     """
     raw = exif.get("DateTimeOriginal")
     match = _EXIF_TIME.match(raw.strip()) if isinstance(raw, str) else None
     if match is None:
         return None
-    try:
-        value = datetime(*(int(g) for g in match.groups()))  # type: ignore[misc]
-    except ValueError:  # 0000:00:00 00:00:00 and other placeholders
-        return None
     subsec = str(exif.get("SubsecTimeOriginal") or "").strip()
-    if subsec.isdigit():
-        value += timedelta(microseconds=int(subsec[:6].ljust(6, "0")))
-    offset = _OFFSET.match(str(exif.get("OffsetTimeOriginal") or "").strip())
-    if offset:
-        sign = -1 if offset.group(1) == "-" else 1
-        delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
-        if delta <= timedelta(hours=14):
-            return value.replace(tzinfo=timezone(sign * delta))
-    return value.astimezone()
+    micro = int(subsec[:6].ljust(6, "0")) if subsec.isdigit() else 0
+    zone = _exif_offset(exif)
+    try:  # 0000:00:00 placeholders; dates that leave datetime's range when moved to UTC or local time
+        value = datetime(*(int(g) for g in match.groups()), micro)  # type: ignore[misc]
+        value = value.replace(tzinfo=zone) if zone is not None else value.astimezone()
+        in_utc = value.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    start, end = CAPTURE_TIME_RANGE
+    return value if start <= in_utc < end else None
 
 
 CaptureTimeSource = Literal["exif", "database", "file"]
@@ -243,30 +266,52 @@ def resolve_capture_time(
 # ----------------------------------------------------------------- pixels
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode ``data`` completely (first frame); :class:`ImageStatsError` with a clear reason otherwise."""
+def open_image(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode ``data`` (first frame) within the limits of :mod:`utils.imaging`: (the image, its full size).
+
+    A large JPEG comes back decoded at 1/2, 1/4 or 1/8 of its full size; :class:`ImageTooLargeError` for other
+    images over the limits (before decoding), :class:`ImageStatsError` with a clear reason for unreadable data.
+    """
     if not data:
         raise ImageStatsError("empty file (0 bytes)")
     try:
-        img = Image.open(io.BytesIO(data))
+        img, full = open_bounded(data)
         img.load()
-    except Image.DecompressionBombError as err:
-        raise ImageStatsError(f"image too large to decode safely ({err})") from None
+    except ImageTooLarge as err:
+        raise ImageTooLargeError(str(err)) from None
     except UnidentifiedImageError:
         raise ImageStatsError(f"not an image (first bytes {data[:8]!r}, {len(data)} bytes)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
         raise ImageStatsError(f"broken or truncated image: {err}") from None
     if img.width < 1 or img.height < 1:
         raise ImageStatsError("image without pixels")
-    return img
+    return img, full
 
 
-def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(RGB uint8 HxWx3, alpha uint8 HxW or None) for any Pillow mode; 16/32-bit grey scaled to 8 bits."""
+_GREY_DEEP = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def grey_top(img: Image.Image) -> float:
+    """The value that maps to white for a 16/32-bit grey image: 65535 for 16-bit, else its largest finite value
+    (at least 1)."""
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    top = 1.0
+    for rows in strip_rows(img.width, img.height):
+        strip = np.asarray(img.crop((0, rows.start, img.width, rows.stop)), dtype=np.float64)
+        finite = strip[np.isfinite(strip)]
+        if finite.size:
+            top = max(top, float(finite.max()))
+    return top
+
+
+def to_rgb_alpha(img: Image.Image, top: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB uint8 HxWx3, alpha uint8 HxW or None) for any Pillow mode; 16/32-bit grey scaled to 8 bits
+    (``top`` maps to white: :func:`grey_top` of the whole image when ``img`` is a part of it)."""
     mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if mode in _GREY_DEEP:
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") else max(float(np.nanmax(arr)), 1.0)
+        top = grey_top(img) if top is None else top
         grey = np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2), None
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
@@ -352,12 +397,126 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
-def sharpness(grey: np.ndarray) -> float:
-    """Variance of the Laplacian (3x3 aperture) of a uint8 grey image, on the 0..255 scale."""
-    if min(grey.shape[:2]) < 3:
-        return 0.0
-    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_32F))
-    return float(std[0, 0]) ** 2
+# ----------------------------------------------------------------- large images, strip by strip
+
+STRIP_PIXELS = 1 << 20  # pixels turned into arrays at a time: the working memory does not grow with the image
+
+
+def strip_rows(width: int, height: int) -> list[range]:
+    """The rows of the horizontal strips (about :data:`STRIP_PIXELS` pixels each) an image is processed in."""
+    step = max(1, STRIP_PIXELS // max(width, 1))
+    return [range(y, min(height, y + step)) for y in range(0, height, step)]
+
+
+def thumbnail_size(width: int, height: int, max_side: int = THUMBNAIL_MAX_SIDE) -> tuple[int, int] | None:
+    """Size of the colour thumbnail (same aspect, longer side ``max_side``); None when the image is not larger."""
+    if max(width, height) <= max_side:
+        return None
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class PixelStats:
+    """Brightness, contrast, sharpness and the colour thumbnail of an image fed strip by strip, top to bottom.
+
+    The strips' sums add up to the whole image's, so the figures are those of the whole image at once:
+    brightness and contrast are the mean and standard deviation of the luminance of the opaque pixels; sharpness
+    is the variance of the Laplacian (3x3 aperture, reflected border) over all pixels, each strip seeing one row
+    of its neighbours; the thumbnail is an area average, first across each strip, then down the stacked result.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.lum = np.zeros(3)  # opaque pixels: count, sum, sum of squares of the luminance
+        self.lap = np.zeros(3)  # every pixel: count, sum, sum of squares of the Laplacian
+        self.flat = min(width, height) < 3  # too small for a Laplacian: sharpness 0
+        self.size = thumbnail_size(width, height)
+        self.pixels = width * height
+        # one strip: kept as it is for thumbnail_pixels; several: each shrunk across into one buffer, then down
+        self.two_pass = self.size is not None and len(strip_rows(width, height)) > 1
+        self.parts: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self.row = 0  # rows of the buffers filled so far
+        self.across: tuple[np.ndarray, np.ndarray] | None = None  # (RGB, alpha) float32, full height, thumbnail width
+        if self.two_pass:
+            shape = (height, self.size[0])  # type: ignore[index]
+            self.across = np.empty((*shape, 3), np.float32), np.empty(shape, np.float32)
+
+    def add(self, rgb: np.ndarray, alpha: np.ndarray | None, core: slice) -> None:
+        """One strip: ``rgb``/``alpha`` hold its rows plus up to one row above and below; ``core`` its own rows."""
+        grey = luminance(rgb)
+        if not self.flat:
+            self.lap += _sums(cv2.Laplacian(grey, cv2.CV_16S)[core])  # -1020..1020: exact in 16 bits
+        rgb, grey = rgb[core], grey[core]
+        alpha = None if alpha is None else alpha[core]
+        self.lum += _sums(grey if alpha is None else grey[alpha >= ALPHA_OPAQUE])
+        if self.across is None:
+            self.parts.append((rgb, alpha))
+            return
+        rows = slice(self.row, self.row + rgb.shape[0])
+        self.row = rows.stop
+        size = (self.size[0], rgb.shape[0])  # type: ignore[index]
+        cv2.resize(rgb.astype(np.float32), size, dst=self.across[0][rows], interpolation=cv2.INTER_AREA)
+        if alpha is None:
+            self.across[1][rows] = 255.0
+        else:
+            cv2.resize(alpha.astype(np.float32), size, dst=self.across[1][rows], interpolation=cv2.INTER_AREA)
+
+    def brightness_contrast(self) -> tuple[float | None, float | None]:
+        """Mean and standard deviation (0..1) of the opaque pixels' luminance; None without opaque pixels."""
+        mean, std = _mean_std(self.lum)
+        return (None, None) if mean is None else (mean / 255.0, std / 255.0)
+
+    def sharpness(self) -> float:
+        """Variance of the Laplacian on the 0..255 scale; 0 for images narrower than 3 pixels."""
+        _, std = _mean_std(self.lap)
+        return 0.0 if std is None else std**2
+
+    def thumbnail(self) -> np.ndarray:
+        """Opaque pixels (N x 3 uint8) of the thumbnail (see :func:`thumbnail_pixels`)."""
+        if self.across is None:
+            rgb = np.concatenate([p[0] for p in self.parts])
+            alphas = [p[1] for p in self.parts]
+            alpha = None if alphas[0] is None else np.concatenate(alphas)  # type: ignore[arg-type]
+            return thumbnail_pixels(rgb, alpha)
+        rgb, alpha = (_to_uint8(cv2.resize(a, self.size, interpolation=cv2.INTER_AREA)) for a in self.across)
+        return rgb.reshape(-1, 3)[alpha.reshape(-1) >= ALPHA_OPAQUE]
+
+    @property
+    def opaque_fraction(self) -> float:
+        return float(self.lum[0]) / self.pixels
+
+
+def _sums(values: np.ndarray) -> np.ndarray:
+    """count, sum, sum of squares of pixel values (from OpenCV's mean and deviation, summed in doubles)."""
+    n = values.size
+    if not n:
+        return np.zeros(3)
+    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(values.reshape(-1, 1)))
+    return np.array([n, mean * n, (std * std + mean * mean) * n])
+
+
+def _mean_std(sums: np.ndarray) -> tuple[float | None, float | None]:
+    n, total, squares = sums
+    if not n:
+        return None, None
+    mean = total / n
+    return mean, math.sqrt(max(squares / n - mean * mean, 0.0))
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def pixel_stats(img: Image.Image) -> PixelStats:
+    """:class:`PixelStats` of a decoded image, converted to arrays one strip (plus a row each side) at a time."""
+    w, h = img.size
+    top = grey_top(img) if img.mode in _GREY_DEEP else None
+    stats = PixelStats(w, h)
+    for rows in strip_rows(w, h):
+        first, stop = max(0, rows.start - 1), min(h, rows.stop + 1)
+        strip = img if (first, stop) == (0, h) else img.crop((0, first, w, stop))
+        rgb, alpha = to_rgb_alpha(strip, top)
+        stats.add(rgb, alpha, slice(rows.start - first, rows.stop - first))
+    return stats
 
 
 # ----------------------------------------------------------------- all together
@@ -387,6 +546,7 @@ class ImageStats:
     sharpness: float
     exif: dict[str, Any] = field(default_factory=dict)
     exif_captured_at: datetime | None = None
+    decoded_scale: int = 1  # 2, 4 or 8: a large JPEG decoded reduced; the pixel figures are of that image
 
     @property
     def gps(self) -> dict[str, float | None] | None:
@@ -437,57 +597,57 @@ def _color(values: np.ndarray) -> ColorInfo:
     return ColorInfo(rgb, rgb_hex(values))  # type: ignore[arg-type]
 
 
-def stats_of_image(img: Image.Image, file_size: int, method: str = "arithmetic") -> ImageStats:
-    """Statistics of an already decoded image (see :func:`compute_stats`)."""
+def stats_of_image(img: Image.Image, file_size: int, method: str = "arithmetic",
+                   full_size: tuple[int, int] | None = None) -> ImageStats:
+    """Statistics of an already decoded image (see :func:`compute_stats`); ``full_size`` is the image's size when
+    ``img`` was decoded reduced (a large JPEG)."""
     if method not in AVERAGING_METHODS:
         raise ValueError(f"averaging method must be one of {', '.join(AVERAGING_METHODS)}, got {method!r}")
     exif = exif_data(img)
-    fmt, mode = img.format, img.mode
     try:
-        rgb, alpha = to_rgb_alpha(img)
+        pix = pixel_stats(img)
     except (OSError, ValueError) as err:
         raise ImageStatsError(f"cannot convert the pixels ({img.mode}): {err}") from None
-    grey = luminance(rgb)
-    opaque = None if alpha is None else alpha >= ALPHA_OPAQUE
-    n_opaque = grey.size if opaque is None else int(opaque.sum())
-    if n_opaque:
-        lum = grey if opaque is None else grey[opaque]
-        mean, std = cv2.meanStdDev(lum.reshape(-1, 1))
-        brightness, contrast = float(mean[0, 0]) / 255.0, float(std[0, 0]) / 255.0
-    else:
-        brightness = contrast = None
-    pixels = thumbnail_pixels(rgb, alpha)
+    brightness, contrast = pix.brightness_contrast()
+    pixels = pix.thumbnail()
     avg = dom = None
     if len(pixels):
         avg, dom = _color(average_color(pixels, method)), _color(dominant_color(pixels))
+    width, height = full_size or img.size
     return ImageStats(
-        width=img.width,
-        height=img.height,
-        format=fmt,
-        mode=mode,
+        width=width,
+        height=height,
+        format=img.format,
+        mode=img.mode,
         file_size=int(file_size),
         averaging_method=method,
-        opaque_fraction=round(n_opaque / grey.size, 6),
+        opaque_fraction=round(pix.opaque_fraction, 6),
         avg_color=avg,
         dominant_color=dom,
         brightness=None if brightness is None else round(brightness, 6),
         contrast=None if contrast is None else round(contrast, 6),
-        sharpness=round(sharpness(grey), 4),
+        sharpness=round(pix.sharpness(), 4),
         exif=exif,
         exif_captured_at=exif_capture_time(exif),
+        decoded_scale=max(1, round(width / img.width)),
     )
 
 
-def compute_stats(data: bytes, method: str = "arithmetic") -> ImageStats:
-    """All statistics of encoded image bytes; :class:`ImageStatsError` for unreadable or truncated data.
+def compute_stats(data: bytes, method: str = "arithmetic", *, slot_wait: float | None = None) -> ImageStats:
+    """All statistics of encoded image bytes; :class:`ImageStatsError` for unreadable or truncated data,
+    :class:`ImageTooLargeError` for images over the decoding limits (:mod:`utils.imaging`).
 
-    EXIF orientation is not applied: statistics describe the stored pixels.
+    The decode runs in one of the process's decode slots: waits for one, at most ``slot_wait`` seconds (None: as
+    long as it takes), else :class:`utils.imaging.DecodersBusy`. A JPEG over the limits is decoded at 1/2, 1/4
+    or 1/8 of its size and its statistics are those of that reduced image (``decoded_scale``). EXIF orientation
+    is not applied: statistics describe the stored pixels.
     """
-    img = open_image(data)
-    try:
-        return stats_of_image(img, len(data), method)
-    finally:
-        img.close()
+    with decode_slot(slot_wait):
+        img, full_size = open_image(data)
+        try:
+            return stats_of_image(img, len(data), method, full_size)
+        finally:
+            img.close()
 
 
 def color_data(img: Image.Image, method: str = "arithmetic") -> dict[str, Any] | None:

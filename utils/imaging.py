@@ -1,10 +1,20 @@
-"""Image decoding, resizing and encoding helpers (Pillow), shared by the worker and the pages."""
+"""Image decoding, resizing and encoding helpers (Pillow), shared by the worker and the pages.
+
+Images from outside (uploads, image URLs, ``POST /stats``, files the statistics indexer reads) are decoded within
+bounds: :func:`open_bounded` reads the header first and refuses, before any pixel is decoded, an image whose
+decoded size would pass :data:`MAX_DECODE_PIXELS`, :data:`MAX_DECODE_BYTES` or :data:`MAX_ASPECT_RATIO` (a JPEG
+over the limits is decoded reduced instead), and :func:`decode_slot` lets at most :data:`MAX_PARALLEL_DECODES`
+such decodes run at once in the process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +28,88 @@ Image.MAX_IMAGE_PIXELS = 100_000_000
 DESCRIPTOR_SHORT_SIDE = 224
 
 
+MAX_DECODE_PIXELS = Image.MAX_IMAGE_PIXELS  # pixels of one decoded image
+MAX_DECODE_BYTES = 256 * 2**20  # Pillow's buffer of one decoded image: pixels x bytes per pixel
+MAX_ASPECT_RATIO = 100  # longer side : shorter side (Pillow also keeps a pointer per row)
+MAX_PARALLEL_DECODES = 2  # bounded decodes at once in one process (the API, the upload analysis, the indexer)
+_JPEG_SCALES = (2, 4, 8)  # libjpeg's DCT scaling, Pillow's ``draft``
+_decode_slots = threading.BoundedSemaphore(MAX_PARALLEL_DECODES)
+
+
 class ImageDecodeError(ValueError):
     """Bytes that are not a readable image (unknown format, truncated, too large)."""
+
+
+class ImageTooLarge(ImageDecodeError):
+    """An image whose decoding would pass a limit of this module; the message names the limit."""
+
+
+class DecodersBusy(RuntimeError):
+    """Every decode slot stayed taken for as long as the caller was willing to wait."""
+
+
+def pixel_bytes(mode: str) -> int:
+    """Bytes per pixel Pillow stores for ``mode``: 1 for 8-bit single-band (1, L, P), 2 for 16-bit, else 4."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def size_problem(size: tuple[int, int], mode: str) -> str | None:
+    """Why an image of ``size`` in ``mode`` must not be decoded at that size (naming the limit), or None."""
+    w, h = size
+    if min(w, h) < 1:
+        return None  # no pixels: the caller says so
+    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        return f"{w} x {h} pixels has an aspect ratio beyond the limit of {MAX_ASPECT_RATIO}:1"
+    if w * h > MAX_DECODE_PIXELS:
+        return f"{w} x {h} = {w * h:,} pixels is more than the limit of {MAX_DECODE_PIXELS:,} pixels"
+    need = w * h * pixel_bytes(mode)
+    if need > MAX_DECODE_BYTES:
+        return (f"{w} x {h} pixels in mode {mode} need {need / 2**20:,.0f} MiB decoded ({pixel_bytes(mode)} bytes "
+                f"per pixel), more than the limit of {MAX_DECODE_BYTES / 2**20:,.0f} MiB")
+    return None
+
+
+def open_bounded(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    """Open ``data`` (header only) for a bounded decode: (the image, not yet loaded; its full size).
+
+    A JPEG over the limits is set to decode at 1/2, 1/4 or 1/8 of its size (whichever is the first to fit);
+    any other image over them raises :class:`ImageTooLarge` before a pixel is decoded. Pillow's own errors
+    (not an image, broken header) pass through.
+    """
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as err:
+        raise ImageTooLarge(f"more than twice the limit of {MAX_DECODE_PIXELS:,} pixels ({err})") from None
+    full = img.size
+    problem = size_problem(full, img.mode)
+    if problem is None:
+        return img, full
+    if img.format == "JPEG" and "aspect" not in problem:
+        for scale in _JPEG_SCALES:
+            reduced = (math.ceil(full[0] / scale), math.ceil(full[1] / scale))
+            if size_problem(reduced, img.mode) is None:
+                img.draft(img.mode, (max(1, full[0] // scale), max(1, full[1] // scale)))
+                if size_problem(img.size, img.mode) is None:
+                    return img, full
+                break
+        problem += f", even decoded at 1/{_JPEG_SCALES[-1]} of its size"
+    img.close()
+    raise ImageTooLarge(f"image too large to decode: {problem}")
+
+
+@contextlib.contextmanager
+def decode_slot(wait: float | None = None) -> Iterator[None]:
+    """Hold one of the process's :data:`MAX_PARALLEL_DECODES` decode slots; :class:`DecodersBusy` when none is
+    free within ``wait`` seconds (None: wait as long as it takes)."""
+    if not _decode_slots.acquire(timeout=wait):
+        raise DecodersBusy(f"{MAX_PARALLEL_DECODES} images are being decoded already (the limit); "
+                           "try again in a moment")
+    try:
+        yield
+    finally:
+        _decode_slots.release()
 
 
 def needed_size(size: tuple[int, int], max_side: int | None, short_side: int = DESCRIPTOR_SHORT_SIDE) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from utils.image_stats import AVERAGING_METHODS, ImageStatsError, compute_stats
+from utils.image_stats import AVERAGING_METHODS, ImageStats, ImageStatsError, compute_stats
 from utils.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -106,27 +106,36 @@ def connect(db_path: Path) -> sqlite3.Connection:
 
 
 def stats_values(path: Path, method: str) -> dict[str, Any]:
-    """The ``image_stats`` columns for one image file; ``error`` set (and nothing else) when it cannot be read."""
+    """The ``image_stats`` columns for one image file; ``error`` set (and nothing else) when it cannot be read.
+
+    Never raises: any failure is that file's ``error`` (unexpected ones are logged with a traceback).
+    """
     values: dict[str, Any] = {"avg_method": method}
     try:
         data = path.read_bytes()
         values["file_mtime"] = _ts(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
-        stats = compute_stats(data, method)
+        values.update(_columns(compute_stats(data, method)))
     except FileNotFoundError:
-        values["error"] = f"file missing: {path.name}"
-        return values
+        return {"avg_method": method, "error": f"file missing: {path.name}"}
     except (ImageStatsError, OSError) as err:
-        values["error"] = str(err) or type(err).__name__
-        return values
+        return {**values, "error": str(err) or type(err).__name__}
     except Exception as err:  # noqa: BLE001 - one bad file must never stop the indexer
-        logger.exception("Statistics of %s failed", path)
-        values["error"] = f"{type(err).__name__}: {err}"
-        return values
+        logger.warning("Statistics of %s failed", path.name, exc_info=True)
+        return {"avg_method": method, "file_mtime": values.get("file_mtime"), "error": _unexpected(err)}
+    return values
+
+
+def _columns(stats: ImageStats) -> dict[str, Any]:
+    """The ``image_stats`` columns of computed statistics (times as UTC text, EXIF as JSON)."""
     row = stats.as_row()
-    values.update({k: row[k] for k in _STATS_COLUMNS})
+    values = {k: row[k] for k in _STATS_COLUMNS}
     values["exif_captured_at"] = _ts(stats.exif_captured_at)
     values["exif_json"] = json.dumps(stats.exif, ensure_ascii=False, allow_nan=False)
     return values
+
+
+def _unexpected(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def write_stats(con: sqlite3.Connection, image_id: int, values: dict[str, Any]) -> None:
@@ -218,9 +227,7 @@ class StatsIndexer:
                 if row["state"] == "pending":
                     stuck = True
                     continue
-                path = self.store.export_dir / row["folder"] / row["file_name"]
-                values = stats_values(path, self.averaging_method)
-                write_stats(con, row["id"], values)
+                values = self._index_one(con, row)
                 done += 1
                 self.processed += 1
                 if values.get("error"):
@@ -232,6 +239,20 @@ class StatsIndexer:
             if len(rows) < limit and not stuck:
                 self._floor = max(self._floor, top)
             return done
+
+    def _index_one(self, con: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        """Compute and store one image's row; a failure that is not the database's becomes its ``error``."""
+        path = self.store.export_dir / row["folder"] / row["file_name"]
+        values = stats_values(path, self.averaging_method)
+        try:
+            write_stats(con, row["id"], values)
+        except sqlite3.OperationalError:  # locked, disk full...: the loop tries again later
+            raise
+        except Exception as err:  # noqa: BLE001 - a value SQLite refuses: record the file as failed
+            logger.warning("Statistics of %s could not be stored", path.name, exc_info=True)
+            values = {"avg_method": self.averaging_method, "error": f"cannot store the statistics: {_unexpected(err)}"}
+            write_stats(con, row["id"], values)
+        return values
 
     def backfill(self) -> int:
         """Compute every missing row now (synchronously); returns how many images were processed."""
@@ -300,6 +321,10 @@ class StatsIndexer:
             except sqlite3.Error as err:
                 self.last_error = f"database: {err}"
                 logger.warning("Statistics indexer: %s", self.last_error)
+                n = 0
+            except Exception as err:  # noqa: BLE001 - the thread must outlive any bug; it tries again next poll
+                self.last_error = _unexpected(err)
+                logger.warning("Statistics indexer: %s", self.last_error, exc_info=True)
                 n = 0
             if n:
                 continue
@@ -462,23 +487,26 @@ class UploadItem:
     error: str | None = None
 
 
+def _upload_values(item: UploadItem, averaging_method: str) -> dict[str, Any]:
+    """The statistics columns of one upload, or its ``error``; never raises."""
+    try:
+        stats = compute_stats(item.data or b"", averaging_method)
+        return {**stats.as_row(), "exif_captured_at": _ts(stats.exif_captured_at), "exif": stats.exif}
+    except ImageStatsError as err:
+        logger.warning("Statistics of upload %s: %s", item.source, err)
+        return {"error": str(err)}
+    except Exception as err:  # noqa: BLE001 - one bad upload must not stop the analysis
+        logger.warning("Statistics of upload %s failed", item.source, exc_info=True)
+        return {"error": _unexpected(err)}
+
+
 def analyze_items(items: Iterable[UploadItem], averaging_method: str = "arithmetic") -> pd.DataFrame:
     """The per-image table (columns :data:`UPLOAD_COLUMNS`, plus ``exif``) of uploaded images; nothing is stored."""
     rows = []
     for item in items:
         row: dict[str, Any] = {"source": item.source, "file_time": _ts(item.file_time), "error": item.error}
         if item.data is not None and item.error is None:
-            try:
-                stats = compute_stats(item.data, averaging_method)
-            except ImageStatsError as err:
-                row["error"] = str(err)
-            except Exception as err:  # noqa: BLE001 - one bad upload must not stop the analysis
-                logger.exception("Statistics of upload %s failed", item.source)
-                row["error"] = f"{type(err).__name__}: {err}"
-            else:
-                row.update(stats.as_row())
-                row["exif_captured_at"] = _ts(stats.exif_captured_at)
-                row["exif"] = stats.exif
+            row.update(_upload_values(item, averaging_method))
         rows.append(row)
     frame = pd.DataFrame(rows)
     for col in UPLOAD_COLUMNS + ["exif", "exif_captured_at", "file_time"]:

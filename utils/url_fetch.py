@@ -4,12 +4,17 @@
 * the host name is resolved once and **every** address it resolves to is checked: loopback and private
   addresses are refused unless ``allow_private`` (``URL_ALLOW_PRIVATE``); link-local (cloud metadata
   services such as 169.254.169.254), multicast, reserved and unspecified addresses are always refused;
-  IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry;
+  IPv6 addresses that carry IPv4 addresses (IPv4-mapped, 6to4, Teredo, NAT64, IPv4-compatible) are checked as
+  the IPv4 addresses they carry (``http://[2002:7f00:1::]/`` is 127.0.0.1);
 * the connection goes to the address that was checked (no second DNS lookup that could answer differently),
   with the original host name in ``Host`` and for TLS (SNI and certificate check);
 * redirects (at most ``max_redirects``) are followed by hand, each target checked like the first URL;
-* one deadline (``timeout`` seconds) for connecting, redirects and the whole body; the body is streamed
-  and abandoned as soon as it exceeds ``max_bytes`` (a larger ``Content-Length`` is refused before reading);
+* one deadline (``timeout`` seconds) for the whole exchange: connecting, the TLS handshake, the status line and
+  headers, redirects and the body. urllib3's timeouts apply to each socket read, so a server trickling one byte at
+  a time would pass them; a watchdog timer shuts the socket down when the deadline passes instead. The body is
+  streamed and abandoned as soon as it exceeds ``max_bytes`` (a larger ``Content-Length`` is refused before reading);
+* at most :data:`MAX_PARALLEL_FETCHES` fetches at once per process; one more fails at once with status 503
+  instead of waiting (each fetch holds a thread for up to its timeout);
 * the answer must be 200 with ``Content-Type: image/*``.
 
 Every refusal is a :class:`URLFetchError` whose ``status`` is the HTTP status an API should answer with.
@@ -17,8 +22,13 @@ Every refusal is a :class:`URLFetchError` whose ``status`` is the HTTP status an
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
+import math
 import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,14 +36,19 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+import urllib3.connection
+import urllib3.response
 
 _CHUNK = 64 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
 _USER_AGENT = "extract-unique-images/stats (+image statistics)"
+#: fetches at once in one process: each holds a thread (of the API's pool) for up to its timeout
+MAX_PARALLEL_FETCHES = 8
+_fetch_slots = threading.BoundedSemaphore(MAX_PARALLEL_FETCHES)
 
 
 class URLFetchError(ValueError):
-    """The URL cannot or may not be fetched; ``status`` is the HTTP status to answer (400, 403, 413, 415)."""
+    """The URL cannot or may not be fetched; ``status`` is the HTTP status to answer (400, 403, 413, 415, 503)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -57,10 +72,43 @@ _PRIVATE_NETWORKS = tuple(
 )  # what URL_ALLOW_PRIVATE opens (with loopback); other non-public ranges stay closed
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (:: and ::1 excluded below)
+
+
+def embedded_ipv4(ip: IPAddress) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, with the name of the form: IPv4-mapped, 6to4 (2002::/16),
+    Teredo (2001::/32: server and client), NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d); [] for others."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        found.extend(("Teredo", v4) for v4 in ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64:
+        found.append(("NAT64", low32))
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        found.append(("IPv4-compatible", low32))
+    return found
+
+
 def address_problem(ip: IPAddress, allow_private: bool) -> str | None:
-    """Why a connection to ``ip`` is refused, or None when it is allowed."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Why a connection to ``ip`` is refused, or None when it is allowed.
+
+    An IPv6 address that carries IPv4 addresses (see :func:`embedded_ipv4`) is judged by those alone: refused as
+    soon as one of them would be, allowed when all are.
+    """
+    carried = embedded_ipv4(ip)
+    for form, v4 in carried:
+        problem = address_problem(v4, allow_private)
+        if problem is not None:
+            return f"{problem} ({v4}, carried in the {form} address {ip})"
+    if carried:
+        return None
     if ip.is_unspecified:
         return "an unspecified address"
     if ip.is_link_local:
@@ -140,13 +188,112 @@ def _left(deadline: float, timeout: float) -> float:
     return left
 
 
-def _pool(target: _Target, left: float) -> urllib3.HTTPConnectionPool:
-    kwargs = {"timeout": urllib3.Timeout(connect=left, read=left), "retries": False, "maxsize": 1}
+class _DeadlineConnection:
+    """Mixin for urllib3 connections: the TLS handshake gets only what is left of the deadline (CPython applies a
+    socket's timeout to the whole handshake), not a fresh connect timeout."""
+
+    deadline = math.inf
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        sock.settimeout(max(0.001, self.deadline - time.monotonic()))
+        return sock
+
+
+class _HTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _Watchdog:
+    """Shuts a connected socket down when the deadline passes: a read blocked on a server that trickles its
+    headers or body (each byte within the socket timeout) then ends at once. ``cancel()`` before closing.
+
+    It holds the socket itself: http.client drops ``conn.sock`` when an answer has no length, and a closed
+    socket object refuses the shutdown (its descriptor number, maybe reused meanwhile, is never touched).
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = sock
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.name = "url-fetch-deadline"
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._sock is None:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)  # the OS-level shutdown, also under TLS
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._sock = None
+
+
+def _connect(target: _Target, deadline: float, timeout: float) -> urllib3.connection.HTTPConnection:
+    """A connection to the checked address (TLS with the URL's host name), within the deadline."""
+    left = _left(deadline, timeout)
     if target.scheme == "https":
-        return urllib3.HTTPSConnectionPool(
-            target.ip, target.port, server_hostname=target.host, assert_hostname=target.host, **kwargs
-        )
-    return urllib3.HTTPConnectionPool(target.ip, target.port, **kwargs)
+        conn: urllib3.connection.HTTPConnection = _HTTPSConnection(
+            target.ip, target.port, timeout=left, server_hostname=target.host, assert_hostname=target.host)
+    else:
+        conn = _HTTPConnection(target.ip, target.port, timeout=left)
+    conn.deadline = deadline  # type: ignore[attr-defined]
+    try:
+        conn.connect()
+    except Exception as err:  # noqa: BLE001 - network errors become URLFetchError, others pass as they are
+        conn.close()
+        raise _connect_error(err, target, timeout) from None
+    return conn
+
+
+def _connect_error(err: Exception, target: _Target, timeout: float) -> Exception:
+    """The URLFetchError for a failed connect (``err`` itself when it is no network error)."""
+    where = f"{target.host}:{target.port}"
+    if isinstance(err, urllib3.exceptions.NewConnectionError):  # (a subclass of the timeout error in urllib3 2)
+        return URLFetchError(f"cannot connect to {where}: {err}")
+    if isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
+        return URLFetchError(f"timed out: no answer from {target.host} within {timeout:g} s")
+    if isinstance(err, (ssl.SSLError, ssl.CertificateError, urllib3.exceptions.SSLError)):
+        return URLFetchError(f"TLS error with {target.host}: {err}")
+    if isinstance(err, (urllib3.exceptions.HTTPError, OSError)):
+        return URLFetchError(f"cannot connect to {where}: {err}")
+    return err
+
+
+_READ_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+def _request(conn: urllib3.connection.HTTPConnection, target: _Target, watchdog: _Watchdog,
+             timeout: float) -> urllib3.response.BaseHTTPResponse:
+    """Send the GET and read the status line and headers (the watchdog ends a trickling answer)."""
+    try:
+        conn.request("GET", target.path, headers={"Host": _host_header(target), "User-Agent": _USER_AGENT,
+                                                   "Accept": "image/*", "Accept-Encoding": "identity"},
+                     preload_content=False, decode_content=False)
+        resp = conn.getresponse()
+    except _READ_ERRORS as err:
+        if watchdog.fired or isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            raise _headers_timeout(target, timeout) from None
+        raise URLFetchError(f"{target.host} broke the connection before answering: {err}") from None
+    if watchdog.fired:  # http.client takes the shutdown for the end of the headers
+        resp.close()
+        raise _headers_timeout(target, timeout)
+    return resp
+
+
+def _headers_timeout(target: _Target, timeout: float) -> URLFetchError:
+    return URLFetchError(f"timed out: no complete answer from {target.host} within {timeout:g} s "
+                         "(status line and headers included)")
 
 
 def fetch_image(
@@ -157,51 +304,46 @@ def fetch_image(
     allow_private: bool = False,
     max_redirects: int = 5,
 ) -> FetchedImage:
-    """The image at ``url`` (see the module docstring for every check); :class:`URLFetchError` otherwise."""
+    """The image at ``url`` (see the module docstring for every check); :class:`URLFetchError` otherwise.
+
+    At most :data:`MAX_PARALLEL_FETCHES` run at once in this process; beyond that the call fails at once (503).
+    """
+    if not _fetch_slots.acquire(blocking=False):
+        raise URLFetchError(f"too many image URLs being fetched at once (at most {MAX_PARALLEL_FETCHES}); "
+                            "try again in a moment", status=503)
+    try:
+        return _fetch(url, timeout, max_bytes, allow_private, max_redirects)
+    finally:
+        _fetch_slots.release()
+
+
+def _fetch(url: str, timeout: float, max_bytes: int, allow_private: bool, max_redirects: int) -> FetchedImage:
     deadline = time.monotonic() + timeout
     current = url.strip() if isinstance(url, str) else url
     for _ in range(max_redirects + 1):
         target = _check_url(current, allow_private)
-        pool = _pool(target, _left(deadline, timeout))
+        conn = _connect(target, deadline, timeout)
+        watchdog = _Watchdog(conn.sock, _left(deadline, timeout))  # type: ignore[arg-type]
+        resp = None
         try:
-            resp = pool.urlopen(
-                "GET",
-                target.path,
-                headers={"Host": _host_header(target), "User-Agent": _USER_AGENT,
-                         "Accept": "image/*", "Accept-Encoding": "identity"},
-                redirect=False,
-                preload_content=False,
-                decode_content=False,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.NewConnectionError as err:  # (a subclass of the timeout error in urllib3 2)
-            pool.close()
-            raise URLFetchError(f"cannot connect to {target.host}:{target.port}: {err}") from None
-        except urllib3.exceptions.TimeoutError:
-            pool.close()
-            raise URLFetchError(f"timed out: no answer from {target.host} within {timeout:g} s") from None
-        except urllib3.exceptions.SSLError as err:
-            pool.close()
-            raise URLFetchError(f"TLS error with {target.host}: {err}") from None
-        except urllib3.exceptions.HTTPError as err:
-            pool.close()
-            raise URLFetchError(f"cannot connect to {target.host}:{target.port}: {err}") from None
-        try:
+            resp = _request(conn, target, watchdog, timeout)
             if resp.status in _REDIRECTS:
                 location = resp.headers.get("Location")
                 if not location:
                     raise URLFetchError(f"{current} redirects without a Location")
                 current = urljoin(current, location)
                 continue
-            return _read(resp, url, current, target, deadline, timeout, max_bytes)
+            return _read(resp, url, current, target, watchdog, timeout, max_bytes)
         finally:
-            resp.release_conn()
-            resp.close()
-            pool.close()
+            watchdog.cancel()
+            if resp is not None:
+                resp.close()
+            conn.close()
     raise URLFetchError(f"more than {max_redirects} redirects")
 
 
-def _read(resp, url: str, final: str, target: _Target, deadline: float, timeout: float, max_bytes: int) -> FetchedImage:
+def _read(resp: urllib3.response.BaseHTTPResponse, url: str, final: str, target: _Target, watchdog: _Watchdog,
+          timeout: float, max_bytes: int) -> FetchedImage:
     if resp.status != 200:
         raise URLFetchError(f"{final} answered HTTP {resp.status} {resp.reason or ''}".rstrip())
     ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -212,15 +354,11 @@ def _read(resp, url: str, final: str, target: _Target, deadline: float, timeout:
         raise URLFetchError(f"{final} is too large ({int(length):,} bytes, at most {max_bytes:,})", status=413)
     chunks, size = [], 0
     while True:
-        left = _left(deadline, timeout)
-        sock = getattr(getattr(resp, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(left)  # the deadline covers the whole body, not each read
         try:
             chunk = resp.read1(_CHUNK)
-        except urllib3.exceptions.TimeoutError:
-            raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)") from None
-        except (urllib3.exceptions.HTTPError, OSError) as err:
+        except _READ_ERRORS as err:
+            if watchdog.fired or isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
+                raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)") from None
             raise URLFetchError(f"connection to {target.host} broke while reading: {err}") from None
         if not chunk:
             break
@@ -228,6 +366,8 @@ def _read(resp, url: str, final: str, target: _Target, deadline: float, timeout:
         if size > max_bytes:
             raise URLFetchError(f"{final} is too large (more than {max_bytes:,} bytes)", status=413)
         chunks.append(chunk)
+    if watchdog.fired:  # the shutdown can look like the end of a body without a length
+        raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)")
     if length is not None and length.strip().isdigit() and size < int(length):
         raise URLFetchError(f"{final} ended early ({size} of {int(length)} bytes)")
     modified = None
