@@ -403,6 +403,12 @@ def test_7_the_order_zip_streams_from_disk_with_bounded_memory(tmp_path, browser
             infos = [i for i in zf.infolist() if i.filename.endswith(".jpg")]
             assert sorted(i.file_size for i in infos) == sorted(sizes)
         assert peak_mb < 30, peak_mb
+        for _ in range(3):  # clients that go away mid-download give their slot back
+            with requests.get(url, stream=True, timeout=60) as r:
+                next(r.iter_content(1 << 16))
+        start = time.monotonic()
+        assert len(requests.get(url, timeout=60).content) == len(results[0])
+        assert time.monotonic() - start < 30
         page.close()  # the session is gone: its link stops working within the housekeeping period
         wait_for(lambda: requests.get(url, timeout=10).status_code == 404, timeout=30, what="link expired")
     finally:

@@ -21,13 +21,14 @@ the script threads share it, so it is a locked dict.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -229,7 +230,16 @@ class DownloadRegistry:
     def __init__(self, parallel: int = MAX_PARALLEL_DOWNLOADS) -> None:
         self._items: dict[str, _Download] = {}
         self._lock = threading.Lock()
-        self.slots = threading.BoundedSemaphore(parallel)
+        self.parallel = parallel
+        self._slots: Any = None  # an anyio.Semaphore, made in the server's event loop on first use
+
+    @property
+    def slots(self) -> Any:
+        import anyio
+
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.parallel)
+        return self._slots
 
     def issue(self, session_id: str, file_name: str, chunks: Callable[[], Iterator[bytes]],
               key: str | None = None) -> str:
@@ -260,13 +270,22 @@ class DownloadRegistry:
 DOWNLOADS = DownloadRegistry()
 
 
-def _bounded(chunks: Iterator[bytes], slots: threading.BoundedSemaphore) -> Iterator[bytes]:
-    """``chunks`` while holding one of the download slots (waits for one first)."""
-    slots.acquire()
-    try:
-        yield from chunks
-    finally:
-        slots.release()
+async def _bounded(chunks: Iterator[bytes], slots: Any) -> AsyncIterator[bytes]:
+    """``chunks`` (read in a worker thread) while holding one of the download slots (waits for one first).
+
+    The slot is released however the stream ends: finished, failed, or cancelled because the client went away.
+    """
+    from starlette.concurrency import iterate_in_threadpool
+
+    async with slots:
+        try:
+            async for chunk in iterate_in_threadpool(chunks):
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(ValueError):  # "generator already executing": it ends by itself
+                    close()  # the open file of an unfinished ZIP
 
 
 async def download(request: Any) -> Any:
