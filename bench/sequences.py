@@ -915,7 +915,7 @@ class Stream:
 
     def shake(self, *, hold: int | None = None) -> "Stream":
         """One frame blurred by a bumped camera (the table's state is unchanged)."""
-        length = float(self.rng.uniform(10, 26))
+        length = float(self.rng.uniform(10, 26)) * self.size[1] / 480
         k = line_kernel(length, float(self.rng.uniform(0, np.pi)))
         img = cv2.filter2D(self._image(self.content), -1, k, borderType=cv2.BORDER_REPLICATE)
         self._emit(TRANSIENT, img)
