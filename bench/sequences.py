@@ -21,7 +21,8 @@ Everything is built deterministically (fixed seeds) from
   missing) and the product's ``toydata/`` as folders of stills (``stills=True``).
 
 Stream frames get what a real camera adds to a still scene, on every frame: Gaussian sensor noise
-(sigma 2-4 grey levels, new per frame), brightness flicker (+-2..3 % per frame), a fixed vignette,
+(sigma 2-4 grey levels; each frame takes its own crop of a per-sequence bank of i.i.d. Gaussian fields, so
+the noise of any two frames is independent pixel by pixel), brightness flicker (+-2..3 % per frame), a fixed vignette,
 1-pixel jitter (random shift by -1..1 px) and JPEG compression (quality 85-92). A persistent lighting
 change (lights dimmed by 25-30 %) is a new state; flicker is not.
 """
