@@ -69,13 +69,16 @@ def test_decision_rule_is_strictly_above_threshold():
     assert di.is_distinct(float("inf"), 0.5)
 
 
-def test_untrained_descriptor_is_deterministic_and_576d(descriptor):
+def test_untrained_descriptor_is_deterministic_in_both_modes(descriptor):
     img = Image.open(PROJECT_TOYDATA / "07.jpg")
     a = descriptor.describe(img)
     b = di.untrained_descriptor(seed=0).describe(img)
-    assert a.shape == (576,) and a.dtype == np.float32
+    assert descriptor.mode == "regional" and a.shape == (descriptor.layout.dim,) and a.dtype == np.float32
+    assert descriptor.layout.regions == 24 and descriptor.layout.has_gain
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert descriptor.status.kind == "untrained" and not descriptor.status.pretrained
+    original = di.untrained_descriptor(seed=0, mode="original")
+    assert original.describe(img).shape == (576,) and original.layout == di.ORIGINAL_LAYOUT
 
 
 def test_preprocessing_sees_the_whole_frame(descriptor):
@@ -84,11 +87,10 @@ def test_preprocessing_sees_the_whole_frame(descriptor):
     base = Image.new("RGB", (w, h), (200, 200, 200))
     changed = base.copy()
     changed.paste((20, 20, 200), (0, 0, 180, h))  # the left 11 %: outside a 224/256 centre crop
-    prep = descriptor.prepare(base)
+    prep, _ = descriptor.prepare(base)
     assert prep.shape[0] == 3 and min(prep.shape[1:]) == 224  # no crop: aspect kept, shorter side 224
     assert prep.shape[2] > prep.shape[1]
-    d = _naive_rms(descriptor.describe(base), descriptor.describe(changed))
-    assert d > 0.05
+    assert di.pair_distance(descriptor.describe(base), descriptor.describe(changed), descriptor.layout) > 1.0
 
 
 def test_original_toydata_identical_pairs_never_both_kept(descriptor):
@@ -98,12 +100,12 @@ def test_original_toydata_identical_pairs_never_both_kept(descriptor):
     for desc in (descriptor, fallback):
         feats = np.stack([desc.describe(im) for im in imgs])
         for th in (0.15, 0.325, 0.5):
-            keep = di.refilter(feats, th)
+            keep = di.refilter(feats, th, layout=desc.layout)
             assert keep[0], "the first frame is always kept"
             assert not (keep[0] and keep[1]), f"01/02 both kept at {th} with {desc.status.name}"
             assert not (keep[3] and keep[4]), f"04/05 both kept at {th} with {desc.status.name}"
         # the black frame (17) differs from everything
-        assert di.refilter(feats, 0.325)[16]
+        assert di.refilter(feats, 0.325, layout=desc.layout)[16]
 
 
 def test_load_descriptor_says_why_it_falls_back(tmp_path, caplog):
@@ -128,13 +130,22 @@ def test_local_weights_file_is_loaded_as_pretrained(tmp_path):
     model = mobilenet_v3_small(weights=None)
     path = tmp_path / "mobilenet_v3_small.pth"
     torch.save(model.state_dict(), path)
-    d = di.load_descriptor(weights_file=path, allow_download=False)
+    d = di.load_descriptor(weights_file=path, allow_download=False, mode="original")
     assert d.status.kind == "pretrained" and str(path) in d.status.reason
     img = Image.open(PROJECT_TOYDATA / "03.jpg")
     net = torch.nn.Sequential(model.features, model.avgpool, torch.nn.Flatten()).eval()
     with torch.inference_mode():
         want = net(torch.from_numpy(d.prepare(img))[None]).numpy().reshape(-1)
     np.testing.assert_allclose(d.describe(img), want, rtol=1e-4, atol=1e-6)
+    regional = di.load_descriptor(weights_file=path, allow_download=False)  # the default decision's layers
+    assert regional.status.kind == "pretrained" and regional.layout.regions == 24
+    first = torch.nn.Sequential(*list(model.features)[:2]).eval()
+    net_in, _ = regional.prepare(img)
+    with torch.inference_mode():
+        fmap = torch.nn.functional.adaptive_avg_pool2d(first(torch.from_numpy(net_in)[None]), (4, 6))
+    want = fmap[0].permute(1, 2, 0).reshape(-1).numpy()
+    got = regional.describe(img)[:-1]
+    np.testing.assert_allclose(got / np.linalg.norm(got), want / np.linalg.norm(want), rtol=1e-4, atol=1e-6)
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     d2 = di.load_descriptor(weights_file=bad, allow_download=False)
