@@ -18,7 +18,6 @@ lasts, and goes on when the camera answers again.
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import sqlite3
@@ -33,9 +32,10 @@ from typing import Callable, Literal
 import numpy as np
 from PIL import Image
 
-from communication import CameraError, CameraSource, Frame, sniff_image_type
-from describe_images import Descriptor, FeatureIndex, is_distinct
-from utils.imaging import ImageDecodeError, decode_image, encode_jpeg, fit_max_side, from_array, make_exif
+from communication import CameraError, CameraSource, Frame
+from describe_images import Descriptor
+from utils.imaging import ImageDecodeError, decode_image, fit_max_side, from_array
+from utils.keeper import Keeper
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store, utc_now
 from utils.video import VideoError, VideoRecorder
 
@@ -45,6 +45,7 @@ MODE_DISTINCT = "distinct images"
 MODE_VIDEO = "video"
 Mode = Literal["distinct images", "video"]
 _RATE_WINDOW = 20  # frames over which the achieved rate is measured
+RECENT_KEPT = 6  # kept images shown in the live view's strip
 
 
 class WorkerBusy(RuntimeError):
@@ -62,6 +63,7 @@ class CaptureOptions:
     keep_original: bool = False
     jpeg_quality: int = 95
     video_codec: str = "h264"
+    settle_frames: int = 0  # frames the scene must hold still before it is judged (0: every frame)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class WorkerSnapshot:
     latest_frame: Image.Image | None = None
     latest_at: datetime | None = None
     last_distance: float | None = None
+    settling: bool = False  # the scene is moving: the latest frame was not judged
     kept: int = 0
     frames_seen: int = 0
     achieved_fps: float = 0.0
@@ -94,6 +97,7 @@ class WorkerSnapshot:
     error_count: int = 0
     error_since: datetime | None = None
     last_saved: ImageRecord | None = None
+    recent: tuple[ImageRecord, ...] = ()  # the last kept images, newest first
     video_frames: int = 0
     save_next_pending: bool = False
     finished: RunSummary | None = None
@@ -133,7 +137,7 @@ class CaptureWorker:
         self._state = WorkerSnapshot()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()  # the running order's; each run gets its own event and queue
-        self._index = FeatureIndex()
+        self._keeper: Keeper | None = None
         self._save_next = threading.Event()
         self._recorder: VideoRecorder | None = None
         self._times: deque[float] = deque(maxlen=_RATE_WINDOW)
@@ -174,12 +178,16 @@ class CaptureWorker:
                 descriptor=str(self.descriptor.status) if self.descriptor else None,
                 max_length=max_length,
             )
-            self._index = FeatureIndex()
+            self._keeper = None
             kept = 0
-            if resumed and options.mode == MODE_DISTINCT:
-                ids, feats, _ = self.store.features(order.id)
-                self._index.extend(feats)
-                kept = len(ids)
+            if options.mode == MODE_DISTINCT:
+                assert self.descriptor is not None
+                self._keeper = Keeper(
+                    self.store, self.descriptor, order, threshold=options.threshold,
+                    settle_frames=options.settle_frames, jpeg_quality=options.jpeg_quality,
+                    camera_name=self.camera.name, resume=resumed,
+                )
+                kept = self._keeper.kept
             self._recorder = None
             if options.mode == MODE_VIDEO:
                 self._recorder = VideoRecorder(self._video_path(order), options.images_per_second, options.video_codec)
@@ -187,7 +195,8 @@ class CaptureWorker:
             frames: queue.Queue[_Prepared] = queue.Queue(maxsize=2)
             self._save_next.clear()
             self._times.clear()
-            self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept)
+            recent = tuple(reversed(self.store.images(order.id, offset=max(0, kept - RECENT_KEPT)))) if kept else ()
+            self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept, recent=recent)
             self._threads = [
                 threading.Thread(target=self._guard(self._acquire_loop, stop, frames), name="capture-acquire",
                                  daemon=True),
@@ -266,6 +275,8 @@ class CaptureWorker:
         with self._lock:
             if self._state.options is not None:
                 self._state = replace(self._state, options=replace(self._state.options, threshold=float(threshold)))
+            if self._keeper is not None:
+                self._keeper.set_threshold(threshold)
             order = self._state.order if self._state.running else None
         if order is not None:
             self.store.update_order(order.id, threshold=float(threshold))
@@ -420,50 +431,33 @@ class CaptureWorker:
             self._state = replace(self._state, video_frames=self._recorder.frames)
 
     def _process_distinct(self, item: _Prepared, opts: CaptureOptions) -> None:
-        assert self.descriptor is not None and item.net_input is not None
-        features = self.descriptor.describe_prepared(item.net_input)
-        distance, _ = self._index.nearest(features)
+        keeper = self._keeper
+        assert keeper is not None and item.net_input is not None
         forced = self._save_next.is_set()
-        with self._lock:
-            self._state = replace(self._state, last_distance=None if np.isinf(distance) else distance)
-        if not (forced or is_distinct(distance, opts.threshold)):
-            return
-        order = self._state.order
-        assert order is not None
         try:
-            record = self._save(item, features, distance, forced, order, opts)
+            offered = keeper.offer(item.image, item.net_input, item.frame.timestamp, still=item.frame.still,
+                                   force=forced, original=item.data)
         except StorageError as err:
             message = f"Saving failed: {err}"
             if message != self._state.last_error:  # once per problem, not once per frame (disk full: 23 lines/s)
                 logger.error("%s", err)
             self._set_error(message)
             return
+        decision = offered.decision
+        with self._lock:
+            self._state = replace(
+                self._state, last_distance=None if np.isinf(decision.distance) else decision.distance,
+                settling=decision.settling,
+            )
+        if offered.record is None:
+            return
         if forced:
             self._save_next.clear()
-        self._index.add(features)
         with self._lock:
-            self._state = replace(self._state, kept=self._state.kept + 1, last_saved=record)
+            recent = (offered.record, *self._state.recent)[:RECENT_KEPT]
+            self._state = replace(self._state, kept=keeper.kept, last_saved=offered.record, recent=recent)
         if self._state.last_error and self._state.last_error.startswith("Saving failed"):
             self._clear_error()
-
-    def _save(
-        self, item: _Prepared, features: np.ndarray, distance: float, forced: bool, order: OrderRecord, opts: CaptureOptions
-    ) -> ImageRecord:
-        dist = None if np.isinf(distance) else float(distance)
-        if item.data is not None:
-            kind = sniff_image_type(item.data) or "jpeg"
-            suffix = ".jpg" if kind == "jpeg" else f".{kind}"
-            data = item.data
-            width, height = Image.open(io.BytesIO(data)).size  # header only
-        else:
-            exif = make_exif(item.frame.timestamp, order.order_number, dist, camera=self.camera.name)
-            data = encode_jpeg(item.image, opts.jpeg_quality, exif)
-            suffix = ".jpg"
-            width, height = item.image.size
-        return self.store.save_image(
-            order, data, features, item.frame.timestamp,
-            width=width, height=height, distance=dist, forced=forced, camera=self.camera.name, suffix=suffix,
-        )
 
 
 # ------------------------------------------------------------ one worker per camera per process

@@ -69,6 +69,7 @@ class Frame:
     image: np.ndarray | None = None
     content_type: str | None = None
     source: str = ""
+    still: bool = False  # a still from a folder: a scene held still (settled at once), not a moment of a stream
 
 
 @runtime_checkable
@@ -445,7 +446,7 @@ class FolderCamera(_Closable):
                     "config",
                 ) from None
         image_type = sniff_image_type(data) or _EXTENSION_TYPES[path.suffix.lower()]
-        return Frame(data=data, content_type=IMAGE_MIME_TYPES[image_type], source=self.name)
+        return Frame(data=data, content_type=IMAGE_MIME_TYPES[image_type], source=self.name, still=True)
 
     def close(self) -> None:
         """Forget the file list; the next grab reads the folder again and starts at the first image."""

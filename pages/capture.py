@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy
+from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, RECENT_KEPT, WorkerBusy
 from utils.engine import apply_refilter, plan_refilter
 from utils.storage import OrderNumberError, StorageError, validate_order_number
-from utils.ui import admin_action, get_engine, is_admin, md, paged_gallery, show_video, thumb
+from utils.ui import (
+    admin_action,
+    get_engine,
+    is_admin,
+    md,
+    paged_gallery,
+    scene_state,
+    show_video,
+    threshold_help,
+    thumb,
+)
 from utils.video import VideoError
 
 engine = get_engine()
@@ -103,8 +113,7 @@ with st.expander("Options"):
     with o3:
         st.select_slider("Threshold to determine distinct images", options=s.threshold_options, key="threshold",
                          on_change=on_threshold, disabled=ss["save_as"] != MODE_DISTINCT,
-                         help="Root mean squared difference between image features. A frame is kept when its "
-                              "smallest distance to every kept image is above this threshold.")
+                         help=threshold_help(s.DECISION_MODE))
 
 finished = snap.finished if not running else None
 closed_order = finished.order if finished is not None else None
@@ -118,7 +127,7 @@ if ss["save_as"] == MODE_DISTINCT:
                       and closed_order.n_images > 0)
         if admin and st.button("Update images", disabled=not can_update, key="button_update_images",
                                help="Re-filter the closed order's images with the current threshold."):
-            ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"])
+            ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"], engine.descriptor)
     if not running:  # while running, the live view shows the count
         kept = engine.store.get_order(closed_order.id).n_images if closed_order else 0
         b4.metric("\\# Images", kept, help="Distinct images kept for the order")
@@ -143,12 +152,23 @@ if running:
         m1, m2, m3, m4 = st.columns(4)
         if opts is not None and opts.mode == MODE_DISTINCT:
             dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
-            m1.metric("Distance", dist, help=f"to the nearest kept image; threshold {opts.threshold:.3f}")
+            m1.metric("Distance / threshold", f"{dist} / {opts.threshold:.3f}",
+                      help="Distance of the latest frame to the nearest kept image; a settled frame farther than "
+                           "the threshold is kept.")
             m2.metric("\\# Images", now.kept, help="Distinct images kept for the order")
         else:
             m1.metric("Video frames", now.video_frames)
         m3.metric("Frames/s", f"{now.achieved_fps:.1f}", help=f"requested {opts.images_per_second if opts else ''}")
         m4.metric("Frames seen", now.frames_seen, help=f"{now.dropped} dropped while processing fell behind")
+        if opts is not None and opts.mode == MODE_DISTINCT:
+            st.caption(scene_state(now, opts.threshold))
+            if now.recent:
+                st.caption("Last kept images (newest first)")
+                strip = st.columns(RECENT_KEPT)
+                for col, rec in zip(strip, now.recent):
+                    data = thumb(rec, 240)
+                    if data:
+                        col.image(data, caption=f"#{rec.seq}", width="stretch")
 
     with live:
         live_view()

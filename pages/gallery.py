@@ -91,7 +91,7 @@ if admin:
     st.subheader("Re-filter")
     th = st.select_slider("Threshold", options=s.threshold_options, value=s.OPTIONS_TH_INIT, key="gallery_threshold")
     if st.button("Preview re-filter", disabled=running, key="gallery_refilter"):
-        ss["gallery_plan"] = plan_refilter(store, order.id, th)
+        ss["gallery_plan"] = plan_refilter(store, order.id, th, engine.descriptor)
     plan = ss.get("gallery_plan")
     if plan is not None and plan.order_id == order.id:
         if not plan.drop:

@@ -56,7 +56,7 @@ def test_start_live_view_live_changes_save_and_close(env):
     wait_for(lambda: w.snapshot().frames_seen >= 5)
     at.run()
     metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Frames seen"]) >= 5 and "Distance" in metrics and "\\# Images" in metrics
+    assert int(metrics["Frames seen"]) >= 5 and "Distance / threshold" in metrics and "\\# Images" in metrics
     assert len(at.get("image")) >= 1  # the live frame
     at.select_slider(key="threshold").set_value(0.5).run()
     assert w.snapshot().options.threshold == 0.5

@@ -114,7 +114,7 @@ def test_uploads_of_strangers_stop_at_the_proxy(stack, browser):
     status, _ = upload(proxy, session_id, cookies, 5_000_000)
     assert status == 403
     assert "Upload refused" not in dash.log_path.read_text()  # nginx refused it; the dashboard saw no body
-    assert upload(proxy, session_id, cookies, 1000, declared=30_000_000)[0] == 413  # above client_max_body_size
+    assert upload(proxy, session_id, cookies, 1000, declared=300_000_000)[0] == 413  # above client_max_body_size
 
     browser_log_in(page, ADMIN, ADMIN_PW)
     page.get_by_role("heading", name="Gallery").wait_for(timeout=90_000)  # the page the URL asked for

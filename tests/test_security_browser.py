@@ -98,7 +98,8 @@ def test_a_stranger_gets_only_the_login_form_for_every_page_url(spec, browser, t
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory, users_json):
-    dash = start_dashboard(tmp_path_factory.mktemp("security"), users_json, UPLOAD_MAX_BYTES="2000000")
+    dash = start_dashboard(tmp_path_factory.mktemp("security"), users_json, UPLOAD_MAX_BYTES="2000000",
+                           EXTRACT_MAX_BYTES="2000000")
     yield dash
     dash.stop()
 

@@ -25,6 +25,7 @@ DEFAULT_TOYDATA = PROJECT_ROOT / "toydata"
 MAX_THRESHOLD = 100.0  # distances are RMS feature differences; the useful range is far below this
 MAX_THRESHOLD_STEPS = 1000  # values of the threshold slider
 MIN_TOKEN_LENGTH = 16
+DEFAULT_SETTLE_FRAMES = 2  # regional decision: frames a scene must hold still (tuned on bench/quality.py)
 # login settings that PREFIX must not silently drop (an un-prefixed one would leave a prefixed dashboard open)
 LOGIN_SETTINGS = ("AUTH_USERS", "DUMMY_USER", "DUMMY_PW", "DUMMY_ROLE", "AUTH_ADMIN_EMAILS", "API_TOKEN")
 
@@ -197,6 +198,18 @@ class Settings(BaseSettings):
         "untrained (seeded random MobileNetV3, for tests), error (refuse to capture).",
     )
     TORCH_NUM_THREADS: int = Field(1, ge=1, le=64, description="CPU threads of the feature network.")
+    DECISION_MODE: Literal["regional", "original"] = Field(
+        "regional",
+        description="regional: compare frames region by region, judge a frame once the scene has settled (sees "
+        "small items, ignores hands passing); original: the original app's decision (globally pooled features, "
+        "RMS distance, every frame judged alone).",
+    )
+    SETTLE_FRAMES: int | None = Field(
+        None, ge=0, le=100,
+        description="Frames the scene must hold still (each close to the one before) before a frame is judged; "
+        "0: every frame is judged. Empty: 2 with DECISION_MODE=regional, 0 with original. Stills from a folder "
+        "count as settled.",
+    )
 
     # ---- statistics, upload analysis and the HTTP API ----
     AVERAGING_METHOD: Literal["arithmetic", "geometric", "harmonic"] = Field(
@@ -224,8 +237,15 @@ class Settings(BaseSettings):
         25_000_000,
         ge=1024,
         le=2_000_000_000,
-        description="Largest image in bytes accepted by the upload analysis, image URLs and POST /stats; also "
-        "Streamlit's upload limit (server.maxUploadSize, rounded up to whole MiB).",
+        description="Largest image in bytes accepted by the upload analysis, image URLs and POST /stats.",
+    )
+    EXTRACT_MAX_BYTES: int = Field(
+        200_000_000,
+        ge=1024,
+        le=4_000_000_000,
+        description="Largest upload in bytes of the Extract page (a video, or all its images together). Streamlit's "
+        "upload limit (server.maxUploadSize) is the larger of this and UPLOAD_MAX_BYTES; an upload is held in "
+        "memory until it is written to a temporary file.",
     )
     URL_FETCH_TIMEOUT: float = Field(
         10.0,
@@ -258,6 +278,7 @@ class Settings(BaseSettings):
         "DESCRIPTOR_WEIGHTS_FILE",
         "DUMMY_USER",
         "DUMMY_PW",
+        "SETTLE_FRAMES",
         mode="before",
     )
     @classmethod
@@ -413,6 +434,18 @@ class Settings(BaseSettings):
         n = int(round((self.OPTIONS_TH_MAX - self.OPTIONS_TH_MIN) / self.OPTIONS_TH_INC))
         values = [round(self.OPTIONS_TH_MIN + i * self.OPTIONS_TH_INC, 6) for i in range(n + 1)]
         return [v for v in values if v <= self.OPTIONS_TH_MAX + 1e-9]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest upload any page takes (Streamlit's and the gate's limit; each page checks its own)."""
+        return max(self.UPLOAD_MAX_BYTES, self.EXTRACT_MAX_BYTES)
+
+    @property
+    def settle_frames(self) -> int:
+        """SETTLE_FRAMES, or the default of the decision mode."""
+        if self.SETTLE_FRAMES is not None:
+            return self.SETTLE_FRAMES
+        return DEFAULT_SETTLE_FRAMES if self.DECISION_MODE == "regional" else 0
 
     @property
     def initial_resolution(self) -> int:

@@ -14,6 +14,7 @@ from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.config import Settings
+from utils.keeper import kept_features
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
 from utils.preflight import logfile_problems, store_problems
@@ -51,6 +52,7 @@ class Engine:
             keep_original=s.KEEP_ORIGINAL_BYTES,
             jpeg_quality=s.IMAGE_SAVE_QUALITY,
             video_codec=s.VIDEO_CODEC,
+            settle_frames=s.settle_frames,
         )
 
 
@@ -91,6 +93,7 @@ def build_engine(settings: Settings) -> Engine:
             settings.DESCRIPTOR_DOWNLOAD,
             settings.DESCRIPTOR_FALLBACK,
             settings.TORCH_NUM_THREADS,
+            mode=settings.DECISION_MODE,
         )
     except DescriptorUnavailable as err:
         problem = str(err)
@@ -120,11 +123,12 @@ class RefilterPlan:
     drop: list[ImageRecord]
 
 
-def plan_refilter(store: Store, order_id: int, threshold: float) -> RefilterPlan:
-    """Re-filter the order's kept images with ``threshold`` (greedy in capture order; manual saves stay)."""
-    ids, feats, forced = store.features(order_id)
+def plan_refilter(store: Store, order_id: int, threshold: float, descriptor: Descriptor) -> RefilterPlan:
+    """Re-filter the order's kept images with ``threshold`` and the live decision's distance (greedy in capture
+    order; manual saves stay). Images kept with another descriptor are described again from their files."""
+    ids, feats, forced = kept_features(store, order_id, descriptor)
     by_id = {rec.id: rec for rec in store.images(order_id)}
-    mask = refilter(feats, threshold, forced) if ids else []
+    mask = refilter(feats, threshold, forced, descriptor.layout) if ids else []
     keep = [by_id[i] for i, k in zip(ids, mask) if k and i in by_id]
     drop = [by_id[i] for i, k in zip(ids, mask) if not k and i in by_id]
     return RefilterPlan(order_id, float(threshold), keep, drop)

@@ -6,14 +6,15 @@ gives that app
 * :class:`DashboardGate`, an ASGI middleware in front of every Streamlit route:
   - ``PUT``/``DELETE /_stcore/upload_file/<session>/<file>`` only for a session whose script has resolved a
     logged-in user with :data:`utils.navigation.UPLOAD_ROLE` (403 before a byte of the body is read), and
-    never above ``UPLOAD_MAX_BYTES`` (413 on the declared or streamed length);
+    never above the larger of ``UPLOAD_MAX_BYTES`` and ``EXTRACT_MAX_BYTES`` (413 on the declared or streamed
+    length; each page checks its own limit too);
   - ``/_stcore/metrics`` (function names, cache sizes, upload bytes) and the agent API (``/_stcore/agent/``)
     answer 404 to everybody;
 * ``/_gate/upload``, the check a reverse proxy asks (nginx ``auth_request``) before it forwards an upload.
 
 At import it also switches off Streamlit's discovery of the ``pages/`` folder ("multipage v1"): without
 that, the first browser session after a start that asks ``/gallery`` runs ``pages/gallery.py`` directly,
-past ``app.py``'s login gate. It sets ``server.maxUploadSize`` from ``UPLOAD_MAX_BYTES``.
+past ``app.py``'s login gate. It sets ``server.maxUploadSize`` from those two settings.
 
 :data:`SESSIONS` is filled by the page script (``utils.ui.current_user``) and read here: the event loop and
 the script threads share it, so it is a locked dict.
@@ -133,7 +134,8 @@ class DashboardGate:
 
     async def _limited(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         assert self.max_body is not None
-        too_large = f"file too large: at most {self.max_body - UPLOAD_OVERHEAD_BYTES:,} bytes (UPLOAD_MAX_BYTES)"
+        too_large = (f"file too large: at most {self.max_body - UPLOAD_OVERHEAD_BYTES:,} bytes (UPLOAD_MAX_BYTES, "
+                     "EXTRACT_MAX_BYTES)")
         length = declared_length(scope)
         if length is not None and length > self.max_body:
             await send_json(send, 413, too_large)
@@ -373,8 +375,8 @@ def app_options() -> dict[str, Any]:
         problems = forwarded_problems(settings)
         if problems:  # fail closed: the wrong-password limits would count addresses a client can choose
             raise RuntimeError(" ".join(problems))
-        max_bytes, trusted = settings.UPLOAD_MAX_BYTES, settings.TRUSTED_PROXIES
-        st_config.set_option("server.maxUploadSize", upload_limit_mib(max_bytes), "UPLOAD_MAX_BYTES")
+        max_bytes, trusted = settings.max_upload_bytes, settings.TRUSTED_PROXIES
+        st_config.set_option("server.maxUploadSize", upload_limit_mib(max_bytes), "UPLOAD_MAX_BYTES/EXTRACT_MAX_BYTES")
         try:
             setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
         except OSError:

@@ -30,6 +30,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/capture.py", "Capture", ":material/photo_camera:", "capture", "operator", default=True),
     PageSpec("pages/gallery.py", "Gallery", ":material/photo_library:", "gallery", "operator"),
     PageSpec("pages/statistics_page.py", "Statistics", ":material/bar_chart:", "statistics", "admin"),
+    PageSpec("pages/extract.py", "Extract", ":material/movie:", "extract", "admin"),
     PageSpec("pages/upload.py", "Upload analysis", ":material/upload:", "upload", "admin"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings", "admin"),
 )

@@ -676,17 +676,38 @@ class Store:
         )
         return int(rows[0]["pos"]) if rows and rows[0]["found"] else None
 
-    def features(self, order_id: int) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """(image ids, features (n, d), forced flags) of the kept images of an order, in capture order."""
+    def features(self, order_id: int, dim: int | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """(image ids, features (n, d), forced flags) of the kept images of an order, in capture order.
+
+        With ``dim``, only images whose stored features have that length (others were kept by another version or
+        descriptor: see :meth:`feature_records`).
+        """
+        ids, rows, forced = [], [], []
+        for image_id, blob, is_forced, _ in self.feature_records(order_id):
+            if blob is None or (dim is not None and len(blob) != 4 * dim):
+                continue
+            ids.append(image_id)
+            rows.append(np.frombuffer(blob, dtype=np.float32))
+            forced.append(is_forced)
+        if not rows or len({r.shape[0] for r in rows}) != 1:
+            return [], np.zeros((0, dim or 0), dtype=np.float32), np.zeros(0, dtype=bool)
+        return ids, np.stack(rows), np.array(forced, dtype=bool)
+
+    def feature_records(self, order_id: int) -> list[tuple[int, bytes | None, bool, Path]]:
+        """(image id, stored features or None, saved by hand, file) of the kept images, in capture order."""
+        order = self.get_order(order_id)
         rows = self._query(
-            "SELECT id, features, forced FROM images WHERE order_id = ? AND state = 'ok' AND features IS NOT NULL "
-            "ORDER BY seq",
+            "SELECT id, features, forced, file_name FROM images WHERE order_id = ? AND state = 'ok' ORDER BY seq",
             (order_id,),
         )
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=bool)
-        feats = np.stack([np.frombuffer(r["features"], dtype=np.float32) for r in rows])
-        return [r["id"] for r in rows], feats, np.array([bool(r["forced"]) for r in rows])
+        return [(r["id"], r["features"], bool(r["forced"]), order.folder / r["file_name"]) for r in rows]
+
+    @_as_storage_error
+    def set_features(self, values: dict[int, np.ndarray]) -> None:
+        """Store recomputed features of images (image id -> vector)."""
+        with self._tx() as con:
+            con.executemany("UPDATE images SET features = ? WHERE id = ?",
+                            [(np.asarray(v, dtype=np.float32).tobytes(), i) for i, v in values.items()])
 
     @_as_storage_error
     def trash_images(self, order_id: int, image_ids: list[int]) -> int:

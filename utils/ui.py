@@ -32,6 +32,7 @@ from utils.engine import Engine, build_engine
 from utils.gate import DOWNLOADS, SESSIONS, oidc_configured
 from utils.navigation import PAGES, has_role, pages_for
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store
+from utils.extract import Extraction, order_number_from_name
 from utils.video import VideoError, browser_video
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,64 @@ def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str
         st.warning(f"Image #{missing} is not (or no longer) in this order.")
     show_gallery(images, settings.GALLERY_N_COLUMNS, settings.GALLERY_OVERALL_HEIGHT, key)
     return images
+
+
+def extract_uploads(files: list[Any], engine: Engine, order_number: str | None, threshold: float,
+                    progress: Callable[[int, int | None, int], None]) -> Extraction:
+    """Run :func:`utils.extract.extract` on uploaded files: one video, or images (written to a temporary folder,
+    streamed, never held twice in memory). Raises ExtractError with what to upload instead."""
+    import shutil
+    import tempfile
+
+    from utils.extract import ExtractError, extract
+
+    if not files:
+        raise ExtractError("Upload one video, or images.")
+    videos = [f for f in files if Path(f.name).suffix.lower() in VIDEO_SUFFIXES]
+    if videos and len(files) > 1:
+        raise ExtractError("Upload one video alone, or images only (not both).")
+    total = sum(getattr(f, "size", 0) for f in files)
+    if total > engine.settings.EXTRACT_MAX_BYTES:
+        raise ExtractError(f"The upload has {total:,} bytes; at most {engine.settings.EXTRACT_MAX_BYTES:,} "
+                           "(EXTRACT_MAX_BYTES).")
+    with tempfile.TemporaryDirectory(prefix="extract-") as tmp:
+        folder = Path(tmp) / ("video" if videos else "images")
+        folder.mkdir()
+        for i, f in enumerate(files):  # in upload order; the name kept readable but never a path
+            stem = re.sub(r"[^\w.\-]+", "_", Path(f.name).stem)[:60]
+            name = f"{i:05d}-{stem}{Path(f.name).suffix.lower()}"
+            with open(folder / name, "wb") as out:
+                f.seek(0)
+                shutil.copyfileobj(f, out, 1 << 20)
+        source = next(folder.iterdir()) if videos else folder
+        number = order_number or order_number_from_name(Path(files[0].name).stem,
+                                                        engine.settings.ORDER_NUMBER_MAX_LENGTH)
+        return extract(source, engine.store, engine.descriptor, engine.settings, order_number=number,
+                       threshold=threshold, progress=progress)
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def threshold_help(mode: str) -> str:
+    """What the threshold means, for the slider's help."""
+    if mode == "original":
+        return ("Root mean squared difference between the frames' global features (the original app's decision). "
+                "A frame is kept when its smallest distance to every kept image is above this threshold.")
+    return ("How different a settled scene must be from every kept image. Frames are compared region by region; "
+            "camera noise and light flicker stay well below 0.15, an item of 1-2 % of the frame put down is "
+            "above 0.5. Lower keeps smaller changes, higher only bigger ones.")
+
+
+def scene_state(snap: Any, threshold: float) -> str:
+    """One line for the live view: is the scene settling, kept, or too close to a kept image?"""
+    if snap.last_distance is None and snap.kept == 0 and snap.frames_seen == 0:
+        return "Waiting for the first frame ..."
+    if snap.settling:
+        return ":material/hourglass_top: Waiting for the scene to settle (something is moving)."
+    if snap.last_distance is None or snap.last_distance > threshold:
+        return ":material/check_circle: Scene settled: kept."
+    return ":material/pause_circle: Scene settled: the same as a kept image (distance below the threshold)."
 
 
 def order_label(order: OrderRecord) -> str:
