@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: install install-dev run test bench bench-quick bench-stats bench-prelogin bench-limits soak api demo-adapter toydata clean
+.PHONY: install install-dev run test bench bench-quick bench-stats bench-quality bench-prelogin bench-limits soak api demo-adapter toydata clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-quick: install
 
 bench-stats: install
 	$(PY) bench/stats.py --json
+
+bench-quality: install-dev
+	$(PY) bench/quality.py --json
 
 bench-prelogin: install-dev
 	$(PY) bench/prelogin.py --json

@@ -3,7 +3,7 @@
     python bench/quality.py                 # table per descriptor and threshold (a few minutes)
     python bench/quality.py --json          # ... and one JSON object as the last line
     python bench/quality.py --quick         # the small test subset of the sequences (seconds)
-    python bench/quality.py --decision product --descriptor thumbnail --threshold 0.325
+    python bench/quality.py --decision regional --descriptor thumbnail --threshold 0.325 --set settle=0,1,2,3
 
 The sequences (bench/sequences.py) label every frame with the state of the table a person sees, or
 "T" for a transient frame (hand, person, blur). For the frames a decision keeps:
@@ -17,9 +17,16 @@ kept duplicate / kept), not as means of the per-sequence ratios.
 
 A *decision* is a callable ``decide(seq) -> list[bool]`` (which frames are kept), made by a factory in
 :data:`DECISIONS` from a descriptor's cached features, a threshold and optional settings; the settings a
-decision takes are the extra axes of the sweep (:data:`AXES`, overridable with ``--set name=v1,v2``).
-The built-in ``product`` decision is the capture worker's rule: keep a frame when its features are farther
-than the threshold from every frame kept so far (the first frame always: distance inf).
+decision takes are the extra axes of the sweep (:data:`AXES`, overridable with ``--set name=v1,v2``):
+
+* ``regional`` (the product's default, ``DECISION_MODE=regional``): :class:`utils.decision.Decider` exactly as
+  the capture runs it: features region by region, a frame judged once the scene has settled (``settle``
+  frames; stills settle at once), distances relative to each region's measured noise;
+* ``original`` (``DECISION_MODE=original``): the original app's rule on globally pooled features: keep a frame
+  when its RMS distance to every kept frame is above the threshold, every frame judged alone.
+
+Each descriptor (``thumbnail``, ``untrained``, and ``pretrained`` when the ImageNet weights are in the torch
+cache) is loaded twice, for the regional and for the original decision.
 """
 
 from __future__ import annotations
@@ -184,35 +191,47 @@ class DescriptorFeatures:
 # ---------------------------------------------------------------- decisions
 
 
-def product_decision(src: DescriptorFeatures, threshold: float) -> Decide:
-    """The capture worker's rule (ImageProcessingThread._process_distinct): the nearest kept image is farther
-    than ``threshold`` -> keep it and add it to the index; the first frame is always kept (distance inf)."""
-    from describe_images import FeatureIndex, is_distinct
+def _run_decider(src: DescriptorFeatures, threshold: float, settle: int, adaptive: bool) -> Decide:
+    from describe_images import Decider
 
     def decide(seq: Sequence) -> list[bool]:
-        index = FeatureIndex()
+        decider = Decider(src.descriptor.layout, threshold, settle, adaptive=adaptive)
         kept = []
         for features in src.features(seq):
-            distance, _ = index.nearest(features)
-            keep = is_distinct(distance, threshold)
-            if keep:
-                index.add(features)
-            kept.append(keep)
+            decision = decider.step(features, still=seq.stills)
+            if decision.keep:
+                decider.kept(features)
+            kept.append(decision.keep)
         return kept
 
     return decide
 
 
+def regional_decision(src: DescriptorFeatures, threshold: float, settle: int | None = None) -> Decide:
+    """The capture's decision (``DECISION_MODE=regional``), ``settle`` frames (default: the product's)."""
+    from utils.config import DEFAULT_SETTLE_FRAMES
+
+    return _run_decider(src, threshold, DEFAULT_SETTLE_FRAMES if settle is None else settle, adaptive=True)
+
+
+def original_decision(src: DescriptorFeatures, threshold: float) -> Decide:
+    """The original app's decision (``DECISION_MODE=original``): global features, every frame judged alone."""
+    return _run_decider(src, threshold, 0, adaptive=False)
+
+
 # name -> factory(source, threshold, **settings) -> decide(seq)
-DECISIONS: dict[str, Callable[..., Decide]] = {"product": product_decision}
+DECISIONS: dict[str, Callable[..., Decide]] = {"regional": regional_decision, "original": original_decision}
 # name -> the settings swept for it (each a list of values); the cartesian product is run at every threshold
-AXES: dict[str, dict[str, list]] = {"product": {}}
+AXES: dict[str, dict[str, list]] = {"regional": {}, "original": {}}
+# the descriptor mode each decision needs
+MODES: dict[str, str] = {"regional": "regional", "original": "original"}
 
 
-def register_decision(name: str, factory: Callable[..., Decide], **axes: list) -> None:
+def register_decision(name: str, factory: Callable[..., Decide], mode: str = "regional", **axes: list) -> None:
     """Add a decision to the sweep, e.g. ``register_decision("settle", make, settle=[0, 1, 2])``."""
     DECISIONS[name] = factory
     AXES[name] = {k: list(v) for k, v in axes.items()}
+    MODES[name] = mode
 
 
 def settings_grid(axes: dict[str, list]) -> list[dict]:
@@ -241,9 +260,14 @@ def sweep(sequences: list[Sequence], store: FeatureStore, decisions: list[str], 
     runs = []
     for dname in descriptors or list(store.descriptors):
         src = store.source(dname)
+        mode = getattr(src.descriptor, "mode", "regional")
+        if not any(MODES.get(name, "regional") == mode for name in decisions):
+            continue
         for seq in sequences:  # features first (timed), then the cheap threshold loop
             src.features(seq)
         for name in decisions:
+            if MODES.get(name, "regional") != mode:
+                continue
             for settings in settings_grid(axes.get(name, {})):
                 for th in thresholds:
                     decide = DECISIONS[name](src, th, **settings)
@@ -254,30 +278,41 @@ def sweep(sequences: list[Sequence], store: FeatureStore, decisions: list[str], 
 
 
 def load_descriptors(wanted: list[str], threads: int) -> tuple[dict[str, object], dict[str, str], dict[str, str]]:
-    """The descriptors asked for: (name -> Descriptor, name -> status text, name -> why skipped)."""
+    """The descriptors asked for, each for the regional and the original decision: (``name`` and
+    ``name/original`` -> Descriptor, -> status text; name -> why skipped)."""
     from describe_images import DescriptorUnavailable, load_descriptor, untrained_descriptor
 
     descs, status, skipped = {}, {}, {}
     for name in wanted:
-        try:
-            if name == "thumbnail":
-                d = load_descriptor(None, False, "thumbnail", torch_threads=threads)
-                if d.status.pretrained:  # the weights are cached here: the fallback is what we want, though
-                    from describe_images import Descriptor, DescriptorStatus
+        for mode in ("regional", "original"):
+            key = name if mode == "regional" else f"{name}/original"
+            try:
+                if name == "thumbnail":
+                    d = load_descriptor(None, False, "thumbnail", torch_threads=threads, mode=mode)
+                    if d.status.pretrained:  # the weights are cached here: the fallback is what we want, though
+                        from describe_images import Descriptor, DescriptorStatus
 
-                    d = Descriptor(DescriptorStatus("fallback", "colour thumbnail 16x12", "benchmark"), None)
-            elif name == "untrained":
-                d = untrained_descriptor(seed=0, torch_threads=threads)
-            elif name == "pretrained":
-                d = load_descriptor(None, False, "error", torch_threads=threads)
-            else:
-                raise ValueError(f"unknown descriptor {name!r}")
-        except DescriptorUnavailable as err:
-            skipped[name] = ("skipped: the ImageNet weights are not in the torch cache (load_descriptor(None, False, "
-                             f"'error') raised {type(err).__name__})")
-            continue
-        descs[name] = d
-        status[name] = f"{d.status.name} [{d.status.kind}]"
+                        from utils.decision.descriptors import REGIONAL_SCALE
+
+                        d = Descriptor(DescriptorStatus("fallback", "colour thumbnail", "benchmark"), None,
+                                       scale=REGIONAL_SCALE["thumbnail"] if mode == "regional" else 1.0, mode=mode)
+                elif name == "untrained":
+                    d = untrained_descriptor(seed=0, torch_threads=threads, mode=mode)
+                elif name == "pretrained":
+                    quiet = logging.getLogger("utils.decision.descriptors")
+                    level, quiet.level = quiet.level, logging.CRITICAL  # "not available" is said below, once
+                    try:
+                        d = load_descriptor(None, False, "error", torch_threads=threads, mode=mode)
+                    finally:
+                        quiet.setLevel(level)
+                else:
+                    raise ValueError(f"unknown descriptor {name!r}")
+            except DescriptorUnavailable as err:
+                skipped[name] = ("skipped: the ImageNet weights are not in the torch cache (load_descriptor(None, "
+                                 f"False, 'error') raised {type(err).__name__})")
+                break
+            descs[key] = d
+            status[key] = f"{d.status.name} [{d.status.kind}, {mode}]"
     return descs, status, skipped
 
 
@@ -344,8 +379,13 @@ def main(argv: list[str] | None = None) -> dict:
     for name, why in skipped.items():
         print(f"descriptor {name}: {why}")
     for dname in descs:
+        mode = getattr(descs[dname], "mode", "regional")
+        if not any(MODES.get(name, "regional") == mode for name in decisions):
+            continue
         print(f"\ndescriptor {dname}: {status[dname]}  (features {store.seconds[dname]:.1f} s)")
         for name in decisions:
+            if MODES.get(name, "regional") != mode:
+                continue
             for settings in settings_grid(axes.get(name, {})):
                 label = name + ("" if not settings else " " + " ".join(f"{k}={v}" for k, v in settings.items()))
                 print(f"  decision {label}")

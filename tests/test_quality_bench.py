@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from bench.quality import AXES, DECISIONS, FeatureStore, metrics, pool, register_decision, settings_grid, sweep
+from bench.quality import AXES, DECISIONS, MODES, FeatureStore, metrics, pool, register_decision, settings_grid, sweep
 from bench.sequences import TRANSIENT, Sequence, all_sequences
 
 T = TRANSIENT
@@ -126,14 +126,18 @@ def test_toydata_labels(quick):
 # ---------------------------------------------------------------- the harness
 
 
-def test_baseline_on_quick_set(quick, descriptor):
-    """The product's decision with the thumbnail fallback and the untrained network (conftest's ``descriptor``)."""
+def test_decisions_on_quick_set(quick, descriptor):
+    """The regional decision with the thumbnail fallback and the untrained network (conftest's ``descriptor``),
+    and the original decision on the original-mode thumbnail: each only on descriptors of its mode."""
     from describe_images import load_descriptor
 
-    store = FeatureStore({"thumbnail": load_descriptor(None, False, "thumbnail"), "untrained": descriptor})
-    runs = sweep(quick, store, ["product"], [0.2, 0.325])
-    assert [(r["descriptor"], r["threshold"]) for r in runs] == [
-        ("thumbnail", 0.2), ("thumbnail", 0.325), ("untrained", 0.2), ("untrained", 0.325)]
+    store = FeatureStore({"thumbnail": load_descriptor(None, False, "thumbnail"), "untrained": descriptor,
+                          "thumbnail/original": load_descriptor(None, False, "thumbnail", mode="original")})
+    runs = sweep(quick, store, ["regional", "original"], [0.2, 0.325])
+    assert [(r["descriptor"], r["decision"], r["threshold"]) for r in runs] == [
+        ("thumbnail", "regional", 0.2), ("thumbnail", "regional", 0.325), ("untrained", "regional", 0.2),
+        ("untrained", "regional", 0.325), ("thumbnail/original", "original", 0.2),
+        ("thumbnail/original", "original", 0.325)]
     for r in runs:
         for key in ("state_recall", "transient_share", "duplicate_share"):
             assert 0.0 <= r["pooled"][key] <= 1.0
@@ -141,7 +145,8 @@ def test_baseline_on_quick_set(quick, descriptor):
         for seq in quick:
             assert r["per_sequence"][seq.name]["kept"] >= 1  # the first frame is always kept
     # the features are computed once per descriptor and sequence, reused across thresholds
-    assert set(store._features) == {(d, s.name) for d in ("thumbnail", "untrained") for s in quick}
+    assert set(store._features) == {(d, s.name) for d in ("thumbnail", "untrained", "thumbnail/original")
+                                     for s in quick}
 
 
 def test_extra_decision_axis(quick):
@@ -162,3 +167,4 @@ def test_extra_decision_axis(quick):
     finally:
         DECISIONS.pop("every_nth")
         AXES.pop("every_nth")
+        MODES.pop("every_nth")
