@@ -124,6 +124,7 @@ if ss["save_as"] == MODE_DISTINCT:
                   help="Keep the next frame whatever its distance.")
     with b2:
         can_update = (not running and closed_order is not None and closed_order.mode == MODE_DISTINCT
+                      and engine.descriptor is not None
                       and closed_order.n_images > 0)
         if admin and st.button("Update images", disabled=not can_update, key="button_update_images",
                                help="Re-filter the closed order's images with the current threshold."):

@@ -87,7 +87,7 @@ if admin and ss.get("confirm_delete") == rec.id:
         ss.pop("confirm_delete")
         st.rerun()
 
-if admin:
+if admin and engine.descriptor is not None:  # re-filtering compares features: it needs the descriptor
     st.subheader("Re-filter")
     th = st.select_slider("Threshold", options=s.threshold_options, value=s.OPTIONS_TH_INIT, key="gallery_threshold")
     if st.button("Preview re-filter", disabled=running, key="gallery_refilter"):
