@@ -10,7 +10,11 @@ gives that app
     length; each page checks its own limit too);
   - ``/_stcore/metrics`` (function names, cache sizes, upload bytes) and the agent API (``/_stcore/agent/``)
     answer 404 to everybody;
-* ``/_gate/upload``, the check a reverse proxy asks (nginx ``auth_request``) before it forwards an upload.
+  - the client address Streamlit reports (``st.context.ip_address``) is one known for sure, or none
+    (:func:`utils.asgi.client_address`, ``TRUSTED_PROXIES``): the wrong-password limits count by it;
+* ``/_gate/upload``, the check a reverse proxy asks (nginx ``auth_request``) before it forwards an upload;
+* ``/_export/<token>/<file>``, downloads streamed from disk for a logged-in session (:data:`DOWNLOADS`);
+* a housekeeping thread that forgets sessions whose browser is gone and drops their images and downloads.
 
 At import it also switches off Streamlit's discovery of the ``pages/`` folder ("multipage v1"): without
 that, the first browser session after a start that asks ``/gallery`` runs ``pages/gallery.py`` directly,
