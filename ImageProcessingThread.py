@@ -195,7 +195,8 @@ class CaptureWorker:
             frames: queue.Queue[_Prepared] = queue.Queue(maxsize=2)
             self._save_next.clear()
             self._times.clear()
-            recent = tuple(reversed(self.store.images(order.id, offset=max(0, kept - RECENT_KEPT)))) if kept else ()
+            recent = tuple(reversed(self.store.images(order.id, offset=max(0, kept - RECENT_KEPT),
+                                                      kinds=("capture",)))) if kept else ()
             self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept, recent=recent)
             self._threads = [
                 threading.Thread(target=self._guard(self._acquire_loop, stop, frames), name="capture-acquire",

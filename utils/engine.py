@@ -127,7 +127,7 @@ def plan_refilter(store: Store, order_id: int, threshold: float, descriptor: Des
     """Re-filter the order's kept images with ``threshold`` and the live decision's distance (greedy in capture
     order; manual saves stay). Images kept with another descriptor are described again from their files."""
     ids, feats, forced = kept_features(store, order_id, descriptor)
-    by_id = {rec.id: rec for rec in store.images(order_id)}
+    by_id = {rec.id: rec for rec in store.images(order_id, kinds=("capture",))}
     mask = refilter(feats, threshold, forced, descriptor.layout) if ids else []
     keep = [by_id[i] for i, k in zip(ids, mask) if k and i in by_id]
     drop = [by_id[i] for i, k in zip(ids, mask) if not k and i in by_id]

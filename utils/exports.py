@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import zipfile
 from collections.abc import Iterator
@@ -19,19 +20,25 @@ from utils.storage import OrderRecord, Store
 logger = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ["order_number", "folder", "seq", "file_name", "captured_at", "width", "height", "size_bytes",
-                 "distance", "forced", "camera"]
+                 "distance", "forced", "camera", "kind", "source_seq", "operation", "tool", "source_url"]
 CHUNK = 1 << 20  # bytes read from a file, and written to the client, at a time
 
 
 def order_images_csv(store: Store, order: OrderRecord) -> str:
-    """One row per kept image of the order."""
+    """One row per kept image of the order (versions too: the image they were made from, the operation as JSON and
+    the tool that ran)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(IMAGE_COLUMNS)
-    for rec in store.images(order.id):
+    records = store.images(order.id)
+    seq_of = {rec.id: rec.seq for rec in records}
+    for rec in records:
+        source_seq = seq_of.get(rec.source_image_id, "") if rec.source_image_id is not None else ""
         writer.writerow([order.order_number, order.folder.name, rec.seq, rec.file_name,
                          rec.captured_at.isoformat(), rec.width, rec.height, rec.size_bytes,
-                         "" if rec.distance is None else f"{rec.distance:.6f}", int(rec.forced), rec.camera or ""])
+                         "" if rec.distance is None else f"{rec.distance:.6f}", int(rec.forced), rec.camera or "",
+                         rec.kind, source_seq, json.dumps(rec.operation, sort_keys=True) if rec.operation else "",
+                         rec.tool or "", rec.source_url or ""])
     return buf.getvalue()
 
 

@@ -79,7 +79,8 @@ IMAGE_COLUMNS = [
     "image_id", "order_number", "order_folder", "seq", "file_name", "captured_at", "captured_at_source",
     "width", "height", "format", "file_size", "distance", "forced", "camera", "brightness", "contrast",
     "sharpness", "avg_method", "avg_hex", "avg_r", "avg_g", "avg_b", "dominant_hex", "dom_r", "dom_g", "dom_b",
-    "gps_latitude", "gps_longitude", "gps_altitude", "stats_status", "error",
+    "gps_latitude", "gps_longitude", "gps_altitude", "stats_status", "error", "kind", "source_image_id",
+    "operation", "tool", "source_url", "labels",
 ]  # fmt: skip
 UPLOAD_COLUMNS = [
     "source", "captured_at", "captured_at_source", "width", "height", "format", "file_size", "brightness",
@@ -158,7 +159,7 @@ _TODO_SQL = """
 SELECT i.id, i.file_name, i.state, o.folder
 FROM images i JOIN orders o ON o.id = i.order_id
 LEFT JOIN image_stats s ON s.image_id = i.id
-WHERE i.id > ? AND i.id <= ? AND i.state IN ('ok', 'pending')
+WHERE i.id > ? AND i.id <= ? AND i.state IN ('ok', 'pending') AND o.trashed_at IS NULL
   AND (s.image_id IS NULL OR s.version < ? OR (s.error IS NULL AND s.avg_method IS NOT ?))
 ORDER BY i.id LIMIT ?
 """
@@ -419,11 +420,13 @@ def _resolve_times(frame: pd.DataFrame, db_col: str | None, file_col: str | None
 _IMAGES_SQL = """
 SELECT i.id AS image_id, i.order_id, o.order_number, o.folder AS order_folder, o.status AS order_status,
        i.seq, i.file_name, i.captured_at AS db_captured_at, i.width AS db_width, i.height AS db_height,
-       i.size_bytes, i.distance, i.forced, i.camera,
+       i.size_bytes, i.distance, i.forced, i.camera, i.kind, i.source_image_id, i.operation, i.tool, i.source_url,
+       (SELECT GROUP_CONCAT(l.name || ' ' || printf('%.2f', l.score), '; ') FROM
+            (SELECT name, score FROM labels WHERE image_id = i.id ORDER BY rank) l) AS labels,
        s.image_id AS stats_id, s.error, s.file_mtime, s.exif_json, {stats}
 FROM images i JOIN orders o ON o.id = i.order_id
 LEFT JOIN image_stats s ON s.image_id = i.id
-WHERE i.state = 'ok'
+WHERE i.state = 'ok' AND o.trashed_at IS NULL
 ORDER BY i.captured_at, i.id
 """.format(stats=", ".join(f"s.{c}" for c in _STATS_COLUMNS))
 
@@ -444,6 +447,7 @@ def load_images_frame(store: Store, with_exif: bool = False) -> pd.DataFrame:
     for col, fallback in (("width", "db_width"), ("height", "db_height"), ("file_size", "size_bytes")):
         frame[col] = frame[col].astype("Int64").fillna(frame[fallback].astype("Int64"))
     frame["forced"] = frame["forced"].astype(bool)
+    frame["source_image_id"] = frame["source_image_id"].astype("Int64")
     if with_exif:
         frame["exif"] = [json.loads(x) if isinstance(x, str) else None for x in frame["exif_json"]]
     extra = ["order_id", "order_status"] + (["exif"] if with_exif else [])

@@ -18,8 +18,10 @@ gets a new folder ``ORDER_1``, ``ORDER_2``, ... like the original app.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import unicodedata
@@ -35,9 +37,11 @@ from utils.files import atomic_write_bytes, fsync_dir, is_temp_file
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRASH_FOLDER = "trash"
 Mode = Literal["distinct images", "video"]
+ImageKind = Literal["capture", "version", "import"]
+PRIMARY_KINDS = ("capture", "import")  # images of their own; versions are shown beside their source
 
 #: Everything the product keeps in EXPORT_DIR besides the order folders lives in this folder. Its name starts
 #: with a dot, which no order number may, so an order can never take the database's place (or its journal's).
@@ -97,6 +101,50 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_order ON images(order_id, state);
 """
+
+# Upgrades of an existing database, applied in order at start (``PRAGMA user_version`` says which ran); nothing is
+# lost: columns are added with defaults that describe what the older version stored.
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [  # image tools: versions, imports, labels, scheduled jobs, retention
+        "ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'capture'",
+        "ALTER TABLE orders ADD COLUMN keep INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN trashed_at TEXT",
+        "ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'capture'",
+        "ALTER TABLE images ADD COLUMN source_image_id INTEGER REFERENCES images(id)",
+        "ALTER TABLE images ADD COLUMN operation TEXT",
+        "ALTER TABLE images ADD COLUMN tool TEXT",
+        "ALTER TABLE images ADD COLUMN source_url TEXT",
+        "ALTER TABLE images ADD COLUMN trashed_at TEXT",
+        "CREATE INDEX IF NOT EXISTS images_source ON images(source_image_id)",
+        # images trashed before the upgrade: their time in the trash starts now
+        "UPDATE images SET trashed_at = strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now') WHERE state = 'trashed'",
+        """CREATE TABLE IF NOT EXISTS labels (
+            image_id INTEGER NOT NULL REFERENCES images(id),
+            rank INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            score REAL NOT NULL,
+            model TEXT NOT NULL,
+            PRIMARY KEY (image_id, rank)
+        )""",
+        "CREATE INDEX IF NOT EXISTS labels_name ON labels(name)",
+        """CREATE TABLE IF NOT EXISTS jobs (
+            name TEXT PRIMARY KEY,
+            last_started TEXT,
+            last_finished TEXT,
+            duration_s REAL,
+            result TEXT,
+            error TEXT,
+            next_run TEXT,
+            runs INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+    ],
+}
 
 # ----------------------------------------------------------------- order numbers
 
@@ -186,6 +234,12 @@ def _sqlite_reason(err: sqlite3.Error) -> str:
     return text
 
 
+def _name_part(text: str, max_length: int = 24) -> str:
+    """A short, file-name-safe word for a version's file name (``crop+rotate`` -> ``crop-rotate``)."""
+    out = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in text.lower())
+    return "-".join(p for p in out.split("-") if p)[:max_length] or "edit"
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -218,6 +272,9 @@ class OrderRecord:
     video_frames: int | None
     video_fps: float | None
     n_images: int = 0
+    kind: str = "capture"  # capture (an order) or import (a collection of images from web pages)
+    keep: bool = False  # never removed by retention
+    trashed_at: datetime | None = None  # removed by retention (folder in the trash), purged later
 
     @property
     def is_open(self) -> bool:
@@ -243,6 +300,16 @@ class ImageRecord:
     forced: bool
     camera: str | None
     path: Path
+    kind: str = "capture"  # capture, version (made by a tool from source_image_id) or import (from source_url)
+    source_image_id: int | None = None
+    operation: dict[str, Any] | None = None  # what made a version: the tool's operation and parameters
+    tool: str | None = None  # the library / model that ran
+    source_url: str | None = None
+    trashed_at: datetime | None = None
+
+    @property
+    def is_version(self) -> bool:
+        return self.kind == "version"
 
 
 class StorageError(RuntimeError):
@@ -308,10 +375,22 @@ class Store:
             with self._write_lock:
                 con = self._con()
                 con.executescript(_SCHEMA)  # runs in its own transaction
-                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate()
         except sqlite3.Error as err:
             self.close()
             raise StorageError(self.open_problem(err)) from err
+
+    def _migrate(self) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION` (one transaction per step; safe with several processes)."""
+        for version in sorted(_MIGRATIONS):
+            with self._tx() as con:
+                current = con.execute("PRAGMA user_version").fetchone()[0]
+                if current >= version:
+                    continue
+                for statement in _MIGRATIONS[version]:
+                    con.execute(statement)
+                con.execute(f"PRAGMA user_version = {version}")
+            logger.info("Database %s upgraded to schema version %d", self.db_path, version)
 
     def open_problem(self, err: sqlite3.Error) -> str:
         """What went wrong opening the database, in words an engineer can act on."""
@@ -419,7 +498,7 @@ class Store:
         return OrderRecord(
             id=row["id"],
             order_number=row["order_number"],
-            folder=self.export_dir / row["folder"],
+            folder=self._order_folder(row["folder"], row["trashed_at"]),
             mode=row["mode"],
             status=row["status"],
             started_at=_dt(row["started_at"]),  # type: ignore[arg-type]
@@ -433,11 +512,22 @@ class Store:
             video_frames=row["video_frames"],
             video_fps=row["video_fps"],
             n_images=row["n_images"] if "n_images" in keys else 0,
+            kind=row["kind"],
+            keep=bool(row["keep"]),
+            trashed_at=_dt(row["trashed_at"]),
         )
 
+    @property
+    def trash_dir(self) -> Path:
+        """Where retention moves whole orders before they are removed for good."""
+        return self.export_dir / PRIVATE_FOLDER / TRASH_FOLDER
+
+    def _order_folder(self, folder: str, trashed_at: str | None) -> Path:
+        return (self.trash_dir if trashed_at else self.export_dir) / folder
+
     _ORDER_SELECT = (
-        "SELECT o.*, (SELECT COUNT(*) FROM images i WHERE i.order_id = o.id AND i.state = 'ok') AS n_images "
-        "FROM orders o"
+        "SELECT o.*, (SELECT COUNT(*) FROM images i WHERE i.order_id = o.id AND i.state = 'ok' "
+        "AND i.kind != 'version') AS n_images FROM orders o"
     )
 
     @_as_storage_error
@@ -452,18 +542,27 @@ class Store:
         camera: str | None = None,
         descriptor: str | None = None,
         max_length: int = 64,
+        kind: Literal["capture", "import"] = "capture",
     ) -> tuple[OrderRecord, bool]:
         """Start (or resume) an order; returns (order, resumed).
 
         Resumes the open order with this number and mode if there is one; otherwise makes a
         new folder ``NUMBER`` or ``NUMBER_1``, ``NUMBER_2``... Raises OrderNumberError.
+
+        ``kind="import"``: a collection of images imported from web pages; it is never running (status closed)
+        and the collection of that name (not in the trash) takes every later import.
         """
         number = validate_order_number(order_number, max_length)
         with self._tx() as con:
-            row = con.execute(
-                "SELECT * FROM orders WHERE order_number = ? AND status = 'open' AND mode = ? ORDER BY id DESC LIMIT 1",
-                (number, mode),
-            ).fetchone()
+            if kind == "import":
+                row = con.execute(
+                    "SELECT * FROM orders WHERE order_number = ? AND kind = 'import' AND trashed_at IS NULL "
+                    "ORDER BY id DESC LIMIT 1", (number,)).fetchone()
+            else:
+                row = con.execute(
+                    "SELECT * FROM orders WHERE order_number = ? AND status = 'open' AND mode = ? AND kind = 'capture' "
+                    "ORDER BY id DESC LIMIT 1", (number, mode),
+                ).fetchone()
             if row is not None:
                 con.execute(
                     "UPDATE orders SET threshold = COALESCE(?, threshold), images_per_second = COALESCE(?, "
@@ -488,10 +587,13 @@ class Store:
                 except OSError as err:
                     raise StorageError(f"Cannot create the order folder {self.export_dir / folder}: {err}") from err
                 fsync_dir(self.export_dir)
+                now = _ts(utc_now())
                 cur = con.execute(
-                    "INSERT INTO orders (order_number, folder, mode, status, started_at, threshold, images_per_second,"
-                    " resolution, camera, descriptor) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
-                    (number, folder, mode, _ts(utc_now()), threshold, images_per_second, resolution, camera, descriptor),
+                    "INSERT INTO orders (order_number, folder, mode, status, started_at, closed_at, threshold, "
+                    "images_per_second, resolution, camera, descriptor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (number, folder, mode, "closed" if kind == "import" else "open", now,
+                     now if kind == "import" else None, threshold, images_per_second, resolution, camera, descriptor,
+                     kind),
                 )
                 order_id, resumed = int(cur.lastrowid), False  # type: ignore[arg-type]
         order = self.get_order(order_id)
@@ -504,13 +606,20 @@ class Store:
             raise KeyError(f"no order with id {order_id}")
         return self._order(rows[0])
 
-    def list_orders(self, status: str | None = None) -> list[OrderRecord]:
-        """All orders, newest first."""
-        if status is None:
-            rows = self._query(self._ORDER_SELECT + " ORDER BY o.started_at DESC, o.id DESC")
-        else:
-            rows = self._query(self._ORDER_SELECT + " WHERE o.status = ? ORDER BY o.started_at DESC, o.id DESC", (status,))
-        return [self._order(r) for r in rows]
+    def list_orders(self, status: str | None = None, include_trashed: bool = False,
+                    kind: str | None = None) -> list[OrderRecord]:
+        """Orders (and import collections), newest first; without those retention moved to the trash."""
+        where, args = [], []
+        if status is not None:
+            where.append("o.status = ?")
+            args.append(status)
+        if not include_trashed:
+            where.append("o.trashed_at IS NULL")
+        if kind is not None:
+            where.append("o.kind = ?")
+            args.append(kind)
+        sql = self._ORDER_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._order(r) for r in self._query(sql + " ORDER BY o.started_at DESC, o.id DESC", tuple(args))]
 
     @_as_storage_error
     def close_order(
@@ -540,6 +649,7 @@ class Store:
     # -- images
     def _image(self, row: sqlite3.Row, folder: Path) -> ImageRecord:
         sub = folder / TRASH_FOLDER if row["state"] == "trashed" else folder
+        operation = row["operation"]
         return ImageRecord(
             id=row["id"],
             order_id=row["order_id"],
@@ -554,6 +664,12 @@ class Store:
             forced=bool(row["forced"]),
             camera=row["camera"],
             path=sub / row["file_name"],
+            kind=row["kind"],
+            source_image_id=row["source_image_id"],
+            operation=json.loads(operation) if operation else None,
+            tool=row["tool"],
+            source_url=row["source_url"],
+            trashed_at=_dt(row["trashed_at"]),
         )
 
     def save_image(
@@ -569,21 +685,43 @@ class Store:
         forced: bool = False,
         camera: str | None = None,
         suffix: str = ".jpg",
+        kind: ImageKind = "capture",
+        source: ImageRecord | None = None,
+        operation: dict[str, Any] | None = None,
+        tool: str | None = None,
+        source_url: str | None = None,
     ) -> ImageRecord:
-        """Keep one image: row (pending) -> file (atomic) -> row (ok). Raises StorageError."""
+        """Keep one image: row (pending) -> file (atomic) -> row (ok). Raises StorageError.
+
+        ``kind="version"``: a result of an image tool made from ``source`` (kept in the source's order as
+        ``NNNNN_vSSSSS_<tool>.png``, with the operation and the tool that ran); ``kind="import"``: an image taken
+        from ``source_url``.
+        """
+        if kind == "version":
+            if source is None or operation is None:
+                raise ValueError("a version needs its source image and the operation that made it")
+            if source.order_id != order.id:
+                raise ValueError("a version is kept in the order of its source image")
         self._drop_stale_pending()
         self._check_space(order.folder, len(data))
         blob = None if features is None else np.asarray(features, dtype=np.float32).tobytes()
         stamp = captured_at.astimezone().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         d = None if distance is None or not np.isfinite(distance) else float(distance)
+        op_json = None if operation is None else json.dumps(operation, sort_keys=True, default=str)
         try:
             with self._tx() as con:
                 seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM images WHERE order_id = ?", (order.id,)).fetchone()[0]
-                name = f"{seq:05d}_{stamp}{suffix}"
+                if kind == "version":
+                    label = _name_part(str((operation or {}).get("name") or tool or "edit"))
+                    name = f"{seq:05d}_v{source.seq:05d}_{label}{suffix}"  # type: ignore[union-attr]
+                else:
+                    name = f"{seq:05d}_{stamp}{suffix}"
                 cur = con.execute(
                     "INSERT INTO images (order_id, seq, file_name, state, captured_at, width, height, size_bytes, "
-                    "distance, forced, camera, features) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (order.id, seq, name, _ts(captured_at), width, height, len(data), d, int(forced), camera, blob),
+                    "distance, forced, camera, features, kind, source_image_id, operation, tool, source_url) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (order.id, seq, name, _ts(captured_at), width, height, len(data), d, int(forced), camera, blob,
+                     kind, None if source is None else source.id, op_json, tool, source_url),
                 )
                 image_id = int(cur.lastrowid)  # type: ignore[arg-type]
         except sqlite3.Error as err:
@@ -645,33 +783,56 @@ class Store:
 
     def get_image(self, image_id: int) -> ImageRecord:
         rows = self._query(
-            "SELECT i.*, o.folder AS folder FROM images i JOIN orders o ON o.id = i.order_id WHERE i.id = ?", (image_id,)
+            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
+            "JOIN orders o ON o.id = i.order_id WHERE i.id = ?", (image_id,)
         )
         if not rows:
             raise KeyError(f"no image with id {image_id}")
-        return self._image(rows[0], self.export_dir / rows[0]["folder"])
+        return self._image(rows[0], self._order_folder(rows[0]["folder"], rows[0]["order_trashed_at"]))
 
     def images(self, order_id: int, include_trashed: bool = False, offset: int = 0,
-               limit: int | None = None) -> list[ImageRecord]:
-        """Kept images of an order in capture order (``limit`` of them from position ``offset``: one page)."""
+               limit: int | None = None, kinds: tuple[str, ...] | None = None) -> list[ImageRecord]:
+        """Kept images of an order in capture order (``limit`` of them from position ``offset``: one page);
+        ``kinds``: only these (default: every kind, versions included)."""
         states = ("ok", "trashed") if include_trashed else ("ok",)
         order = self.get_order(order_id)
+        kind_sql, kind_args = "", ()
+        if kinds is not None:
+            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
+            kind_args = tuple(kinds)
         rows = self._query(
-            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}) ORDER BY seq "
-            "LIMIT ? OFFSET ?",
-            (order_id, *states, -1 if limit is None else int(limit), int(offset)),
+            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}){kind_sql} "
+            "ORDER BY seq LIMIT ? OFFSET ?",
+            (order_id, *states, *kind_args, -1 if limit is None else int(limit), int(offset)),
         )
         return [self._image(r, order.folder) for r in rows]
 
+    def versions_of(self, image_ids: list[int]) -> dict[int, list[ImageRecord]]:
+        """The kept versions made from each of these images (source id -> versions, oldest first)."""
+        if not image_ids:
+            return {}
+        out: dict[int, list[ImageRecord]] = {}
+        marks = ",".join("?" * len(image_ids))
+        rows = self._query(
+            f"SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
+            f"JOIN orders o ON o.id = i.order_id WHERE i.source_image_id IN ({marks}) AND i.state = 'ok' "
+            "ORDER BY i.seq", tuple(image_ids))
+        for r in rows:
+            out.setdefault(r["source_image_id"], []).append(
+                self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])))
+        return out
+
     def count_images(self, order_id: int) -> int:
-        """How many kept images the order has."""
-        return int(self._query("SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok'", (order_id,))[0][0])
+        """How many kept images the order has (its versions not counted)."""
+        return int(self._query("SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND kind != 'version'",
+                               (order_id,))[0][0])
 
     def image_position(self, order_id: int, seq: int) -> int | None:
         """Position (0-based, in capture order) of the kept image number ``seq``; None if there is none."""
         rows = self._query(
-            "SELECT (SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND seq < ?) AS pos, "
-            "EXISTS (SELECT 1 FROM images WHERE order_id = ? AND state = 'ok' AND seq = ?) AS found",
+            "SELECT (SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND kind != 'version' "
+            "AND seq < ?) AS pos, EXISTS (SELECT 1 FROM images WHERE order_id = ? AND state = 'ok' "
+            "AND kind != 'version' AND seq = ?) AS found",
             (order_id, seq, order_id, seq),
         )
         return int(rows[0]["pos"]) if rows and rows[0]["found"] else None
@@ -697,7 +858,8 @@ class Store:
         """(image id, stored features or None, saved by hand, file) of the kept images, in capture order."""
         order = self.get_order(order_id)
         rows = self._query(
-            "SELECT id, features, forced, file_name FROM images WHERE order_id = ? AND state = 'ok' ORDER BY seq",
+            "SELECT id, features, forced, file_name FROM images WHERE order_id = ? AND state = 'ok' "
+            "AND kind = 'capture' ORDER BY seq",
             (order_id,),
         )
         return [(r["id"], r["features"], bool(r["forced"]), order.folder / r["file_name"]) for r in rows]
@@ -711,39 +873,235 @@ class Store:
 
     @_as_storage_error
     def trash_images(self, order_id: int, image_ids: list[int]) -> int:
-        """Move images to the order's trash folder (not destroyed); returns how many moved."""
+        """Move images (with the versions made from them) to the order's trash folder (not destroyed); returns how
+        many of ``image_ids`` moved. The trash is emptied for good by the clean-up job after TRASH_DAYS."""
         order = self.get_order(order_id)
         trash = order.folder / TRASH_FOLDER
         trash.mkdir(exist_ok=True)
         moved = 0
+        now = _ts(utc_now())
         for image_id in image_ids:
             img = self.get_image(image_id)
             if img.order_id != order_id or img.state != "ok":
                 continue
-            target = trash / img.file_name
-            if img.path.exists():
-                img.path.replace(target)
-            with self._tx() as con:
-                con.execute("UPDATE images SET state = 'trashed' WHERE id = ?", (image_id,))
+            for rec in [img, *self.versions_of([img.id]).get(img.id, [])]:
+                if rec.path.exists():
+                    rec.path.replace(trash / rec.file_name)
+                with self._tx() as con:
+                    con.execute("UPDATE images SET state = 'trashed', trashed_at = ? WHERE id = ?", (now, rec.id))
             moved += 1
         fsync_dir(order.folder)
         return moved
 
     @_as_storage_error
     def restore_images(self, order_id: int, image_ids: list[int]) -> int:
-        """Bring trashed images back into the order."""
+        """Bring trashed images back into the order, with the versions that went to the trash with them."""
         order = self.get_order(order_id)
         restored = 0
         for image_id in image_ids:
             img = self.get_image(image_id)
             if img.order_id != order_id or img.state != "trashed":
                 continue
-            if img.path.exists():
-                img.path.replace(order.folder / img.file_name)
-            with self._tx() as con:
-                con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+            with_it = [self._image(r, order.folder) for r in self._query(
+                "SELECT * FROM images WHERE source_image_id = ? AND state = 'trashed' "
+                "AND trashed_at = (SELECT trashed_at FROM images WHERE id = ?)", (img.id, img.id))]
+            for rec in [img, *with_it]:
+                if rec.path.exists():
+                    rec.path.replace(order.folder / rec.file_name)
+                with self._tx() as con:
+                    con.execute("UPDATE images SET state = 'ok', trashed_at = NULL WHERE id = ?", (rec.id,))
             restored += 1
         return restored
+
+    def _delete_image_rows(self, con: sqlite3.Connection, ids: list[int]) -> None:
+        marks = ",".join("?" * len(ids))
+        con.execute(f"DELETE FROM labels WHERE image_id IN ({marks})", ids)
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'image_stats'").fetchone():  # utils.stats_store's
+            con.execute(f"DELETE FROM image_stats WHERE image_id IN ({marks})", ids)
+        con.execute(f"UPDATE images SET source_image_id = NULL WHERE source_image_id IN ({marks})", ids)
+        con.execute(f"DELETE FROM images WHERE id IN ({marks})", ids)
+
+    @_as_storage_error
+    def purge_trash(self, older_than: datetime) -> tuple[int, int]:
+        """Remove for good what went to the trash before ``older_than``: trashed images (file and rows) and orders
+        retention moved to the trash (folder and rows). Returns (images, orders) removed."""
+        images = 0
+        cutoff = _ts(older_than)
+        rows = self._query(
+            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
+            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'trashed' AND o.trashed_at IS NULL "
+            "AND COALESCE(i.trashed_at, '') < ?", (cutoff,))
+        for row in rows:  # one by one: a crash leaves at most one row whose file is already gone
+            rec = self._image(row, self._order_folder(row["folder"], None))
+            rec.path.unlink(missing_ok=True)
+            with self._tx() as con:
+                self._delete_image_rows(con, [rec.id])
+            images += 1
+        orders = 0
+        for order in [o for o in self.list_orders(include_trashed=True) if o.trashed_at and _ts(o.trashed_at) < cutoff]:
+            if order.folder.exists():
+                shutil.rmtree(order.folder)
+            with self._tx() as con:
+                ids = [r[0] for r in con.execute("SELECT id FROM images WHERE order_id = ?", (order.id,))]
+                if ids:
+                    self._delete_image_rows(con, ids)
+                con.execute("DELETE FROM orders WHERE id = ?", (order.id,))
+            logger.info("Removed order %s for good (in the trash since %s)", order.order_number, order.trashed_at)
+            orders += 1
+        return images, orders
+
+    @_as_storage_error
+    def trash_order(self, order_id: int) -> OrderRecord:
+        """Move a closed order's folder to the trash (``EXPORT_DIR/.capture/trash``); it is listed nowhere and is
+        removed for good by the clean-up job after TRASH_DAYS, or brought back by :meth:`restore_order`."""
+        order = self.get_order(order_id)
+        if order.is_open or order.trashed_at is not None:
+            raise StorageError(f"Order {order.order_number} is {'running' if order.is_open else 'in the trash'}.")
+        if order.keep:
+            raise StorageError(f"Order {order.order_number} is marked keep; unmark it first.")
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        target = self.trash_dir / order.folder.name
+        if target.exists():
+            raise StorageError(f"{target} exists already; move it away.")
+        self._move_order_folder(order, target, trashed_at=_ts(utc_now()))
+        logger.info("Moved order %s to the trash", order.order_number)
+        return self.get_order(order_id)
+
+    @_as_storage_error
+    def restore_order(self, order_id: int) -> OrderRecord:
+        """Bring an order back from the trash."""
+        order = self.get_order(order_id)
+        if order.trashed_at is None:
+            return order
+        target = self.export_dir / order.folder.name
+        if target.exists():
+            raise StorageError(f"{target} exists already; move it away first.")
+        self._move_order_folder(order, target, trashed_at=None)
+        return self.get_order(order_id)
+
+    def _move_order_folder(self, order: OrderRecord, target: Path, trashed_at: str | None) -> None:
+        """Rename the order's folder and record it; the folder goes back when the row cannot be written."""
+        moved = order.folder.exists()
+        if moved:
+            order.folder.replace(target)  # same file system: one rename
+        try:
+            with self._tx() as con:
+                con.execute("UPDATE orders SET trashed_at = ? WHERE id = ?", (trashed_at, order.id))
+        except BaseException:
+            if moved:
+                target.replace(order.folder)
+            raise
+        fsync_dir(target.parent)
+        fsync_dir(order.folder.parent)
+
+    @_as_storage_error
+    def set_order_keep(self, order_id: int, keep: bool) -> None:
+        """Mark an order *keep* (retention never removes it) or unmark it."""
+        with self._tx() as con:
+            con.execute("UPDATE orders SET keep = ? WHERE id = ?", (int(keep), order_id))
+
+    # -- labels
+    @_as_storage_error
+    def set_labels(self, image_id: int, labels: list[tuple[str, float]], model: str) -> None:
+        """Store an image's labels (best first), replacing those it had."""
+        with self._tx() as con:
+            con.execute("DELETE FROM labels WHERE image_id = ?", (image_id,))
+            con.executemany("INSERT INTO labels (image_id, rank, name, score, model) VALUES (?, ?, ?, ?, ?)",
+                            [(image_id, i, n, float(sc), model) for i, (n, sc) in enumerate(labels)])
+
+    def labels_of(self, image_ids: list[int]) -> dict[int, list[tuple[str, float, str]]]:
+        """Stored labels per image: id -> [(name, score, model)], best first."""
+        if not image_ids:
+            return {}
+        out: dict[int, list[tuple[str, float, str]]] = {}
+        for chunk in range(0, len(image_ids), 500):
+            part = image_ids[chunk:chunk + 500]
+            for r in self._query(f"SELECT * FROM labels WHERE image_id IN ({','.join('?' * len(part))}) "
+                                 "ORDER BY image_id, rank", tuple(part)):
+                out.setdefault(r["image_id"], []).append((r["name"], r["score"], r["model"]))
+        return out
+
+    def unlabelled_images(self, limit: int = 100) -> list[ImageRecord]:
+        """Kept images (every kind) that have no labels yet, oldest first."""
+        rows = self._query(
+            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
+            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'ok' AND o.trashed_at IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM labels l WHERE l.image_id = i.id) ORDER BY i.id LIMIT ?", (int(limit),))
+        return [self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])) for r in rows]
+
+    def label_counts(self, order_ids: list[int] | None = None, top: int = 1) -> list[tuple[str, int]]:
+        """How many kept images carry each label among their ``top`` best (most frequent first)."""
+        where, args = "", []
+        if order_ids is not None:
+            if not order_ids:
+                return []
+            where = f" AND i.order_id IN ({','.join('?' * len(order_ids))})"
+            args = list(order_ids)
+        rows = self._query(
+            "SELECT l.name, COUNT(*) AS n FROM labels l JOIN images i ON i.id = l.image_id "
+            f"WHERE i.state = 'ok' AND l.rank < ?{where} GROUP BY l.name ORDER BY n DESC, l.name",
+            (int(top), *args))
+        return [(r["name"], int(r["n"])) for r in rows]
+
+    def search_labels(self, order_id: int, text: str, top: int = 5) -> set[int]:
+        """Ids of the order's kept images with a label containing ``text`` (case-insensitive) among their best
+        ``top``."""
+        rows = self._query(
+            "SELECT DISTINCT l.image_id FROM labels l JOIN images i ON i.id = l.image_id WHERE i.order_id = ? "
+            "AND i.state = 'ok' AND l.rank < ? AND l.name LIKE ? ESCAPE '\\'",
+            (order_id, int(top), "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"))
+        return {int(r[0]) for r in rows}
+
+    # -- scheduled jobs and the lease that says which process runs them
+    @_as_storage_error
+    def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` for ``ttl_s`` seconds; False while another holder's
+        lease has not expired. Atomic across processes (one write transaction)."""
+        import time
+
+        t = time.time() if now is None else now
+        with self._tx() as con:
+            row = con.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and row["holder"] != holder and row["expires_at"] > t:
+                return False
+            con.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE "
+                        "SET holder = excluded.holder, expires_at = excluded.expires_at", (name, holder, t + ttl_s))
+        return True
+
+    @_as_storage_error
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease back (only if ``holder`` holds it)."""
+        with self._tx() as con:
+            con.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> tuple[str, float] | None:
+        """(holder, expires at, epoch seconds) of the lease, or None."""
+        rows = self._query("SELECT holder, expires_at FROM leases WHERE name = ?", (name,))
+        return (rows[0]["holder"], float(rows[0]["expires_at"])) if rows else None
+
+    @_as_storage_error
+    def record_job(self, name: str, **values: Any) -> None:
+        """Create or update a job's status row (last_started, last_finished, duration_s, result, error, next_run,
+        runs, failures)."""
+        allowed = {"last_started", "last_finished", "duration_s", "result", "error", "next_run", "runs", "failures"}
+        if set(values) - allowed:
+            raise ValueError(f"unknown job columns {sorted(set(values) - allowed)}")
+        vals = {k: (_ts(v) if isinstance(v, datetime) else v) for k, v in values.items()}
+        with self._tx() as con:
+            con.execute("INSERT INTO jobs (name) VALUES (?) ON CONFLICT(name) DO NOTHING", (name,))
+            if vals:
+                cols = ", ".join(f"{k} = ?" for k in vals)
+                con.execute(f"UPDATE jobs SET {cols} WHERE name = ?", (*vals.values(), name))
+
+    def job_rows(self) -> dict[str, dict[str, Any]]:
+        """Every job's status row, by name (times as datetimes)."""
+        out = {}
+        for r in self._query("SELECT * FROM jobs ORDER BY name"):
+            d = dict(r)
+            for k in ("last_started", "last_finished", "next_run"):
+                d[k] = _dt(d[k])
+            out[d["name"]] = d
+        return out
 
     # -- crash recovery
     def recover(self) -> RecoveryReport:
