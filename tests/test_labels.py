@@ -151,6 +151,7 @@ def _unavailable(weights_file: Path | None) -> str:
         load_labeler(weights_file=weights_file, allow_download=False)
     message = str(err.value)
     # how to get the weights, whatever went wrong
+    assert message.startswith("No pretrained weights for labels (MobileNetV3-small ImageNet)")
     assert MOBILENET_FILE in message and "DESCRIPTOR_WEIGHTS_FILE" in message
     assert str(Path(torch.hub.get_dir()) / "checkpoints") in message
     return message
@@ -288,6 +289,7 @@ def test_detector_without_weights_says_how_to_get_them(empty_hub, tmp_path, mobi
         with pytest.raises(DetectorUnavailable) as err:
             load_detector(weights_file=weights_file, allow_download=False)
         message = str(err.value)
+        assert message.startswith("No pretrained weights for the detector")
         assert SSDLITE_FILE in message and str(Path(torch.hub.get_dir()) / "checkpoints") in message
         if weights_file is not None:
             assert str(weights_file) in message

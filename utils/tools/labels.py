@@ -23,11 +23,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
 logger = logging.getLogger(__name__)
+_Model = TypeVar("_Model")
 
 BATCH_CHUNK = 16  # images per forward pass in Labeler.batch (bounded memory: 16 x 3 x 224 x 224 floats)
 _MESSAGE_CHARS = 400  # a strict-loading error lists every key: the message keeps its start
@@ -208,16 +209,41 @@ def _mobilenet_labeler(weights_file: Path, source: str) -> Labeler:
     )
 
 
-def _unavailable_message(what: str, url: str, problems: list[str], setting: str) -> str:
-    """Why no pretrained weights were loaded, and where to put them."""
+def _from_sources(
+    build: Callable[[Path, str], _Model],
+    weights_file: Path | None,
+    allow_download: bool,
+    release: Any,
+    what: str,
+    setting: str,
+    error: type[RuntimeError],
+) -> _Model:
+    """``build(file, source)`` from ``weights_file``, else from torchvision's ``release`` (a weights enum member).
+
+    The descriptor's order of weight sources: the file, then the torch hub cache (downloaded there only if
+    ``allow_download``). Raises ``error`` saying what failed and where to put the weights for ``what``.
+    """
+    problems: list[str] = []
+    if weights_file is not None:
+        try:
+            return build(Path(weights_file), f"weights file {weights_file}")
+        except error as err:
+            problems.append(str(err))
+            logger.error("Could not load %s: %s", weights_file, err)
+    try:
+        return build(_hub_file(release.url, allow_download), f"torchvision {release.name}")
+    except Exception as err:  # noqa: BLE001 - absent, download refused or failed, unreadable: say which
+        problems.append(str(err) if isinstance(err, (error, FileNotFoundError)) else f"{type(err).__name__}: {err}")
     import torch
 
-    name = os.path.basename(url)
-    return (
-        f"No pretrained {what} weights ({'; '.join(problems)}). Put {name} ({url}) into "
+    name = os.path.basename(release.url)
+    message = (
+        f"No pretrained weights for {what} ({'; '.join(problems)}). Put {name} ({release.url}) into "
         f"{Path(torch.hub.get_dir()) / 'checkpoints'}, or point {setting} at a copy of it. "
         "Untrained weights are never used."
     )
+    logger.warning("%s", message)
+    raise error(message)
 
 
 def load_labeler(weights_file: Path | None, allow_download: bool) -> Labeler:
@@ -228,25 +254,17 @@ def load_labeler(weights_file: Path | None, allow_download: bool) -> Labeler:
     """
     from torchvision.models import MobileNet_V3_Small_Weights
 
-    problems: list[str] = []
-    if weights_file is not None:
-        try:
-            labeler = _mobilenet_labeler(Path(weights_file), f"weights file {weights_file}")
-            logger.info("Labels: %s", labeler.model_name)
-            return labeler
-        except LabelsUnavailable as err:
-            problems.append(str(err))
-            logger.error("Labels: could not load %s: %s", weights_file, err)
-    url = MobileNet_V3_Small_Weights.IMAGENET1K_V1.url
-    try:
-        labeler = _mobilenet_labeler(_hub_file(url, allow_download), "torchvision IMAGENET1K_V1")
-        logger.info("Labels: %s", labeler.model_name)
-        return labeler
-    except Exception as err:  # noqa: BLE001 - absent, download refused or failed, unreadable: say which
-        problems.append(str(err) if isinstance(err, LabelsUnavailable) else f"{type(err).__name__}: {err}")
-    message = _unavailable_message("MobileNetV3-small", url, problems, "DESCRIPTOR_WEIGHTS_FILE")
-    logger.warning("Labels: %s", message)
-    raise LabelsUnavailable(message)
+    labeler = _from_sources(
+        _mobilenet_labeler,
+        weights_file,
+        allow_download,
+        MobileNet_V3_Small_Weights.IMAGENET1K_V1,
+        "labels (MobileNetV3-small ImageNet)",
+        "DESCRIPTOR_WEIGHTS_FILE",
+        LabelsUnavailable,
+    )
+    logger.info("Labels: %s", labeler.model_name)
+    return labeler
 
 
 def reference_classifier() -> Labeler:
@@ -324,18 +342,14 @@ def load_detector(weights_file: Path | None, allow_download: bool) -> Detector:
     """
     from torchvision.models.detection import SSDLite320_MobileNet_V3_Large_Weights
 
-    problems: list[str] = []
-    if weights_file is not None:
-        try:
-            return Detector(Path(weights_file), f"SSDlite320-MobileNetV3-large COCO (weights file {weights_file})")
-        except DetectorUnavailable as err:
-            problems.append(str(err))
-            logger.error("Detector: could not load %s: %s", weights_file, err)
-    url = SSDLite320_MobileNet_V3_Large_Weights.COCO_V1.url
-    try:
-        return Detector(_hub_file(url, allow_download), "SSDlite320-MobileNetV3-large COCO (torchvision COCO_V1)")
-    except Exception as err:  # noqa: BLE001 - absent, download refused or failed, unreadable
-        problems.append(str(err) if isinstance(err, DetectorUnavailable) else f"{type(err).__name__}: {err}")
-    message = _unavailable_message("SSDlite320-MobileNetV3-large", url, problems, "the detector's weights_file")
-    logger.warning("Detector: %s", message)
-    raise DetectorUnavailable(message)
+    detector = _from_sources(
+        lambda path, source: Detector(path, f"SSDlite320-MobileNetV3-large COCO ({source})"),
+        weights_file,
+        allow_download,
+        SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
+        "the detector (SSDlite320-MobileNetV3-large COCO)",
+        "the detector's weights file",
+        DetectorUnavailable,
+    )
+    logger.info("Detector: %s", detector.model_name)
+    return detector
