@@ -265,6 +265,76 @@ class Settings(BaseSettings):
         description="Allow image URLs on private and loopback addresses (link-local, multicast and reserved "
         "addresses stay refused).",
     )
+    # ---- image tools (issue 11) ----
+    DETECTOR_WEIGHTS_FILE: Path | None = Field(
+        None,
+        description="Local SSDLite320-MobileNetV3-large COCO weights (.pth) for object boxes; empty: torchvision's "
+        "file in the torch hub cache (downloaded there with DESCRIPTOR_DOWNLOAD).",
+    )
+    BACKGROUND_MODEL_FILE: Path | None = Field(
+        None,
+        description="U²-Net ONNX model for background removal (u2net.onnx, u2netp.onnx, ...); empty: the first one "
+        "found in U2NET_HOME (rembg's folder, default ~/.u2net). Without one, OpenCV's GrabCut runs.",
+    )
+    STYLE_MODEL_FILE: Path | None = Field(
+        None, description="ONNX fast-neural-style model for the neural style effect; empty: only OpenCV's presets."
+    )
+    TOOLS_MAX_PIXELS: int = Field(
+        50_000_000, ge=1_000_000, le=500_000_000,
+        description="Largest image in pixels the image tools edit (and the result they may make, e.g. by resizing).",
+    )
+    IMPORT_MAX_IMAGES: int = Field(200, ge=1, le=5000, description="Most images taken from one web page.")
+    IMPORT_MAX_TOTAL_BYTES: int = Field(
+        300_000_000, ge=1024, le=10_000_000_000, description="Most bytes one web import downloads in all."
+    )
+    IMPORT_PARALLEL: int = Field(4, ge=1, le=32, description="Parallel requests of a web import.")
+    IMPORT_RESPECT_ROBOTS: bool = Field(
+        True, description="Follow the site's robots.txt when importing from a web page (false: only for your own sites)."
+    )
+    JOBS_ENABLED: bool = Field(
+        True,
+        description="Run the scheduled jobs in this process. The dashboard and the API may both; a lease in the "
+        "database lets exactly one of them run the jobs at a time.",
+    )
+    JOBS_TICK_S: float = Field(
+        30.0, ge=0.05, le=3600, description="Seconds between two looks for due jobs (the lease lasts three of them)."
+    )
+    JOB_STATS_EVERY_S: float = Field(
+        900.0, ge=0, le=7 * 86400, description="Statistics backfill every N seconds (0: off)."
+    )
+    JOB_LABELS_EVERY_S: float = Field(
+        600.0, ge=0, le=7 * 86400,
+        description="Labels for new images every N seconds (0: off; needs the pretrained MobileNetV3 weights).",
+    )
+    JOB_TRASH_EVERY_S: float = Field(3600.0, ge=0, le=7 * 86400, description="Trash clean-up every N seconds (0: off).")
+    JOB_RETENTION_EVERY_S: float = Field(
+        3600.0, ge=0, le=7 * 86400, description="Retention check every N seconds (0: off)."
+    )
+    SNAPSHOT_AT: str | None = Field(
+        "02:00",
+        description="Local time (HH:MM) of the nightly analytics snapshot (CSV and plots into REPORTS_DIR); empty: off.",
+    )
+    REPORTS_DIR: Path | None = Field(
+        None, description="Folder of the nightly analytics snapshots; empty: EXPORT_DIR/.capture/reports."
+    )
+    TRASH_DAYS: float = Field(
+        30.0, ge=0, le=3650,
+        description="Days images and orders stay in the trash before the clean-up job removes them for good.",
+    )
+    RETENTION_MAX_GB: float | None = Field(
+        None, gt=0,
+        description="Size budget of the order folders in GB: above it the oldest closed orders not marked keep go "
+        "to the trash. Empty: no size budget.",
+    )
+    RETENTION_MAX_DAYS: float | None = Field(
+        None, gt=0,
+        description="Age budget: closed orders older than this many days go to the trash (except those marked "
+        "keep). Empty: no age budget.",
+    )
+    DISK_WARN_FREE_PERCENT: float = Field(
+        10.0, ge=0, le=90,
+        description="Warn (Settings page, log) when the disk of EXPORT_DIR has less free space than this percentage.",
+    )
 
     @field_validator(
         "GALLERY_OVERALL_HEIGHT",
@@ -279,11 +349,27 @@ class Settings(BaseSettings):
         "DUMMY_USER",
         "DUMMY_PW",
         "SETTLE_FRAMES",
+        "DETECTOR_WEIGHTS_FILE",
+        "BACKGROUND_MODEL_FILE",
+        "STYLE_MODEL_FILE",
+        "SNAPSHOT_AT",
+        "REPORTS_DIR",
+        "RETENTION_MAX_GB",
+        "RETENTION_MAX_DAYS",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return _none_if_empty(value)
+
+    @field_validator("SNAPSHOT_AT")
+    @classmethod
+    def _clock_time(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("give a time of day as HH:MM (24 h), e.g. 02:00, or leave it empty to turn it off")
+        return None if value is None else value.strip()
 
     @field_validator("LOGGING_LEVEL", mode="before")
     @classmethod
@@ -465,6 +551,13 @@ class Settings(BaseSettings):
         if self.CAMERA_DEVICE:
             return "opencv"
         return "folder"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Folder of the nightly analytics snapshots."""
+        from utils.storage import PRIVATE_FOLDER
+
+        return self.REPORTS_DIR if self.REPORTS_DIR is not None else self.EXPORT_DIR / PRIVATE_FOLDER / "reports"
 
     @property
     def demo_folder(self) -> Path:

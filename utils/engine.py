@@ -14,6 +14,7 @@ from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.config import Settings
+from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
@@ -34,6 +35,7 @@ class Engine:
     descriptor: Descriptor | None
     descriptor_problem: str | None  # why distinct-image capture is unavailable, if it is
     recovery: RecoveryReport
+    scheduler: Scheduler | None = None  # this process's jobs thread (it runs jobs while it holds the lease)
 
     def options(
         self,
@@ -110,7 +112,8 @@ def build_engine(settings: Settings) -> Engine:
         ),
     )
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.db_path)
-    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery)
+    scheduler = ensure_scheduler(worker.store, settings)
+    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler)
 
 
 @dataclass(frozen=True)

@@ -255,10 +255,15 @@ class StatsIndexer:
             write_stats(con, row["id"], values)
         return values
 
-    def backfill(self) -> int:
-        """Compute every missing row now (synchronously); returns how many images were processed."""
+    def rescan(self) -> None:
+        """Look at every image again at the next run (not only those above the last one seen)."""
+        self._last_full_scan = float("-inf")
+
+    def backfill(self, stop: threading.Event | None = None) -> int:
+        """Compute every missing row now (synchronously, until ``stop`` is set); returns how many images were
+        processed."""
         total = 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not (stop is not None and stop.is_set()):
             n = self.run_once()
             total += n
             if n == 0:

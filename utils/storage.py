@@ -1021,12 +1021,13 @@ class Store:
                 out.setdefault(r["image_id"], []).append((r["name"], r["score"], r["model"]))
         return out
 
-    def unlabelled_images(self, limit: int = 100) -> list[ImageRecord]:
-        """Kept images (every kind) that have no labels yet, oldest first."""
+    def unlabelled_images(self, limit: int = 100, after_id: int = 0) -> list[ImageRecord]:
+        """Kept images (every kind) that have no labels yet, by id from ``after_id`` on."""
         rows = self._query(
             "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'ok' AND o.trashed_at IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM labels l WHERE l.image_id = i.id) ORDER BY i.id LIMIT ?", (int(limit),))
+            "JOIN orders o ON o.id = i.order_id WHERE i.id > ? AND i.state = 'ok' AND o.trashed_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = i.id) ORDER BY i.id LIMIT ?",
+            (int(after_id), int(limit)))
         return [self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])) for r in rows]
 
     def label_counts(self, order_ids: list[int] | None = None, top: int = 1) -> list[tuple[str, int]]:
