@@ -11,11 +11,9 @@ import sys
 import textwrap
 import threading
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from tests.conftest import ROOT, wait_for
