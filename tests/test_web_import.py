@@ -27,6 +27,7 @@ from PIL import Image
 
 from tests.browser import memory_kb, reset_peak
 from tests.conftest import ROOT
+from tests.test_url_fetch import _Handler as ImageHandler
 from utils.tools.web_import import (
     MAX_PARALLEL,
     NO_IMAGES_MESSAGE,
@@ -103,21 +104,8 @@ JS_PAGE = """<html><body><div id="app"></div>
 <script>document.getElementById("app").innerHTML = '<img src="/assets/plain.png">';</script></body></html>"""
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(ImageHandler):  # its quiet log and _send(status, body, ctype, headers)
     server: PageServer.HTTPServer
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, body: bytes = b"", ctype: str | None = None, location: str | None = None) -> None:
-        self.send_response(status)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        if location:
-            self.send_header("Location", location)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:  # one branch per route
         owner = self.server.owner
@@ -132,7 +120,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif path in ("/site/page.html", "/blocked/page.html"):
             self._send(200, MAIN_PAGE.format(origin=owner.origin).encode(), "text/html; charset=utf-8")
         elif path == "/go-deep":
-            self._send(302, location="/pages/deep/index.html")
+            self._send(302, headers={"Location": "/pages/deep/index.html"})
         elif path == "/pages/deep/index.html":
             self._send(200, DEEP_PAGE.encode(), "text/html")
         elif path == "/js.html":
@@ -158,11 +146,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, BOMBS[name], "image/png")
         elif path.startswith("/hop/"):  # /hop/N: N redirects, then plain.png
             left = int(name)
-            self._send(302, location=f"/hop/{left - 1}" if left > 1 else "/assets/plain.png")
+            self._send(302, headers={"Location": f"/hop/{left - 1}" if left > 1 else "/assets/plain.png"})
         elif path == "/to-metadata.png":
-            self._send(302, location="http://169.254.169.254/latest/meta-data/")
+            self._send(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
         elif path.startswith("/away/"):  # the same name on the peer server
-            self._send(302, location=f"{owner.peer}/assets/{name}")
+            self._send(302, headers={"Location": f"{owner.peer}/assets/{name}"})
         elif path.startswith("/slow/"):
             owner.slow_request(lambda: self._send(200, PNGS["plain.png"], "image/png"))
         elif path == "/huge.png":
