@@ -153,6 +153,10 @@ class _Robots:
             got = fetch_url(f"{origin}/robots.txt", timeout=timeout, max_bytes=ROBOTS_MAX_BYTES,
                             allow_private=self.allow_private, max_redirects=5, content_types=None,
                             what="robots.txt", accept="text/plain", user_agent=USER_AGENT)
+        except URLFetchTimeout:
+            if timeout < self.timeout:
+                raise  # cut short by the deadline of the fetch that asked: not "unreachable", and not kept
+            return Protego.parse("")  # unreachable
         except URLRemoteError as err:
             if err.http_status is not None and (err.http_status >= 500 or err.http_status == 429):
                 return f"answered HTTP {err.http_status}, so everything on the host counts as disallowed"
