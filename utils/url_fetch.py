@@ -1,4 +1,5 @@
-"""Fetch one image from a URL without becoming a way into the local network (SSRF).
+"""Fetch one image (or, with :func:`fetch_url`, any allowed content) from a URL without becoming a way into the
+local network (SSRF).
 
 * only ``http`` and ``https``; no credentials in the URL;
 * the host name is resolved once and **every** address it resolves to is checked: loopback and private
@@ -15,9 +16,11 @@
   streamed and abandoned as soon as it exceeds ``max_bytes`` (a larger ``Content-Length`` is refused before reading);
 * at most :data:`MAX_PARALLEL_FETCHES` fetches at once per process; one more fails at once with status 503
   instead of waiting (each fetch holds a thread for up to its timeout);
-* the answer must be 200 with ``Content-Type: image/*``.
+* the answer must be 200 with ``Content-Type: image/*`` (:func:`fetch_url`: the content types it is given);
+* :func:`fetch_url` can call a ``check`` before each request (the first and every redirect), e.g. for robots.txt.
 
-Every refusal is a :class:`URLFetchError` whose ``status`` is the HTTP status an API should answer with.
+Every refusal is a :class:`URLFetchError` whose ``status`` is the HTTP status an API should answer with; those
+caused by the server or the network are :class:`URLRemoteError` (timeouts: :class:`URLFetchTimeout`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -55,13 +59,29 @@ class URLFetchError(ValueError):
         self.status = status
 
 
+class URLRemoteError(URLFetchError):
+    """The server could not be reached or its answer not used (name resolution, connection, TLS, a broken answer,
+    redirects, a status other than 200); ``http_status`` is the status it answered, if it answered one."""
+
+    def __init__(self, message: str, status: int = 400, http_status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.http_status = http_status
+
+
+class URLFetchTimeout(URLRemoteError):
+    """No complete answer within the deadline."""
+
+
 @dataclass(frozen=True)
-class FetchedImage:
+class Fetched:
     url: str
     final_url: str
     content_type: str
     data: bytes
     last_modified: datetime | None
+
+
+FetchedImage = Fetched  # the name fetch_image's callers know
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -154,7 +174,7 @@ def _check_url(url: str, allow_private: bool) -> _Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise URLFetchError(f"cannot resolve the host {host!r}: {err}") from None
+        raise URLRemoteError(f"cannot resolve the host {host!r}: {err}") from None
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%")[0])
@@ -184,7 +204,7 @@ def _host_header(target: _Target) -> str:
 def _left(deadline: float, timeout: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise URLFetchError(f"timed out: no complete answer within {timeout:g} s")
+        raise URLFetchTimeout(f"timed out: no complete answer within {timeout:g} s")
     return left
 
 
@@ -260,31 +280,31 @@ def _connect_error(err: Exception, target: _Target, timeout: float) -> Exception
     """The URLFetchError for a failed connect (``err`` itself when it is no network error)."""
     where = f"{target.host}:{target.port}"
     if isinstance(err, urllib3.exceptions.NewConnectionError):  # (a subclass of the timeout error in urllib3 2)
-        return URLFetchError(f"cannot connect to {where}: {err}")
+        return URLRemoteError(f"cannot connect to {where}: {err}")
     if isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
-        return URLFetchError(f"timed out: no answer from {target.host} within {timeout:g} s")
+        return URLFetchTimeout(f"timed out: no answer from {target.host} within {timeout:g} s")
     if isinstance(err, (ssl.SSLError, ssl.CertificateError, urllib3.exceptions.SSLError)):
-        return URLFetchError(f"TLS error with {target.host}: {err}")
+        return URLRemoteError(f"TLS error with {target.host}: {err}")
     if isinstance(err, (urllib3.exceptions.HTTPError, OSError)):
-        return URLFetchError(f"cannot connect to {where}: {err}")
+        return URLRemoteError(f"cannot connect to {where}: {err}")
     return err
 
 
 _READ_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
-def _request(conn: urllib3.connection.HTTPConnection, target: _Target, watchdog: _Watchdog,
-             timeout: float) -> urllib3.response.BaseHTTPResponse:
+def _request(conn: urllib3.connection.HTTPConnection, target: _Target, watchdog: _Watchdog, timeout: float,
+             accept: str, user_agent: str) -> urllib3.response.BaseHTTPResponse:
     """Send the GET and read the status line and headers (the watchdog ends a trickling answer)."""
     try:
-        conn.request("GET", target.path, headers={"Host": _host_header(target), "User-Agent": _USER_AGENT,
-                                                   "Accept": "image/*", "Accept-Encoding": "identity"},
+        conn.request("GET", target.path, headers={"Host": _host_header(target), "User-Agent": user_agent,
+                                                   "Accept": accept, "Accept-Encoding": "identity"},
                      preload_content=False, decode_content=False)
         resp = conn.getresponse()
     except _READ_ERRORS as err:
         if watchdog.fired or isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
             raise _headers_timeout(target, timeout) from None
-        raise URLFetchError(f"{target.host} broke the connection before answering: {err}") from None
+        raise URLRemoteError(f"{target.host} broke the connection before answering: {err}") from None
     if watchdog.fired:  # http.client takes the shutdown for the end of the headers
         resp.close()
         raise _headers_timeout(target, timeout)
@@ -292,8 +312,8 @@ def _request(conn: urllib3.connection.HTTPConnection, target: _Target, watchdog:
 
 
 def _headers_timeout(target: _Target, timeout: float) -> URLFetchError:
-    return URLFetchError(f"timed out: no complete answer from {target.host} within {timeout:g} s "
-                         "(status line and headers included)")
+    return URLFetchTimeout(f"timed out: no complete answer from {target.host} within {timeout:g} s "
+                           "(status line and headers included)")
 
 
 def fetch_image(
@@ -308,47 +328,91 @@ def fetch_image(
 
     At most :data:`MAX_PARALLEL_FETCHES` run at once in this process; beyond that the call fails at once (503).
     """
+    return fetch_url(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private,
+                     max_redirects=max_redirects)
+
+
+def fetch_url(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 25_000_000,
+    allow_private: bool = False,
+    max_redirects: int = 5,
+    content_types: tuple[str, ...] | None = ("image/",),
+    what: str = "an image",
+    accept: str = "image/*",
+    user_agent: str = _USER_AGENT,
+    check: Callable[[str, float], None] | None = None,
+) -> Fetched:
+    """What ``url`` answers, with every check of :func:`fetch_image` (and its share of the process's fetch slots).
+
+    ``content_types``: the accepted Content-Types, each a full type (``text/html``) or a prefix ending in ``/``
+    (``image/``); None accepts any, a missing one included. Another is refused (415) as not ``what``.
+    ``accept``, ``user_agent``: the request's headers. ``check(url, seconds_left)`` runs before each request,
+    the first and every redirect, once the URL's address passed; it refuses the URL by raising.
+    """
     if not _fetch_slots.acquire(blocking=False):
         raise URLFetchError(f"too many image URLs being fetched at once (at most {MAX_PARALLEL_FETCHES}); "
                             "try again in a moment", status=503)
     try:
-        return _fetch(url, timeout, max_bytes, allow_private, max_redirects)
+        return _fetch(url, timeout, max_bytes, allow_private, max_redirects,
+                      _Want(content_types, what, accept, user_agent, check))
     finally:
         _fetch_slots.release()
 
 
-def _fetch(url: str, timeout: float, max_bytes: int, allow_private: bool, max_redirects: int) -> FetchedImage:
+@dataclass(frozen=True)
+class _Want:
+    content_types: tuple[str, ...] | None
+    what: str
+    accept: str
+    user_agent: str
+    check: Callable[[str, float], None] | None
+
+
+def _fetch(url: str, timeout: float, max_bytes: int, allow_private: bool, max_redirects: int,
+           want: _Want) -> Fetched:
     deadline = time.monotonic() + timeout
     current = url.strip() if isinstance(url, str) else url
     for _ in range(max_redirects + 1):
         target = _check_url(current, allow_private)
+        if want.check is not None:
+            want.check(current, _left(deadline, timeout))
         conn = _connect(target, deadline, timeout)
         watchdog = _Watchdog(conn.sock, _left(deadline, timeout))  # type: ignore[arg-type]
         resp = None
         try:
-            resp = _request(conn, target, watchdog, timeout)
+            resp = _request(conn, target, watchdog, timeout, want.accept, want.user_agent)
             if resp.status in _REDIRECTS:
                 location = resp.headers.get("Location")
                 if not location:
-                    raise URLFetchError(f"{current} redirects without a Location")
+                    raise URLRemoteError(f"{current} redirects without a Location")
                 current = urljoin(current, location)
                 continue
-            return _read(resp, url, current, target, watchdog, timeout, max_bytes)
+            return _read(resp, url, current, target, watchdog, timeout, max_bytes, want)
         finally:
             watchdog.cancel()
             if resp is not None:
                 resp.close()
             conn.close()
-    raise URLFetchError(f"more than {max_redirects} redirects")
+    raise URLRemoteError(f"more than {max_redirects} redirects")
+
+
+def _type_accepted(ctype: str, accepted: tuple[str, ...] | None) -> bool:
+    if accepted is None:
+        return True
+    return bool(ctype) and any(ctype.startswith(a) if a.endswith("/") else ctype == a for a in accepted)
 
 
 def _read(resp: urllib3.response.BaseHTTPResponse, url: str, final: str, target: _Target, watchdog: _Watchdog,
-          timeout: float, max_bytes: int) -> FetchedImage:
+          timeout: float, max_bytes: int, want: _Want) -> Fetched:
     if resp.status != 200:
-        raise URLFetchError(f"{final} answered HTTP {resp.status} {resp.reason or ''}".rstrip())
+        raise URLRemoteError(f"{final} answered HTTP {resp.status} {resp.reason or ''}".rstrip(),
+                             http_status=resp.status)
     ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if not ctype.startswith("image/"):
-        raise URLFetchError(f"{final} is not an image (Content-Type {ctype or 'missing'})", status=415)
+    if not _type_accepted(ctype, want.content_types):
+        raise URLFetchError(f"{final} is not {want.what} (Content-Type {ctype or 'missing'})", status=415)
     length = resp.headers.get("Content-Length")
     if length is not None and length.strip().isdigit() and int(length) > max_bytes:
         raise URLFetchError(f"{final} is too large ({int(length):,} bytes, at most {max_bytes:,})", status=413)
@@ -358,8 +422,8 @@ def _read(resp: urllib3.response.BaseHTTPResponse, url: str, final: str, target:
             chunk = resp.read1(_CHUNK)
         except _READ_ERRORS as err:
             if watchdog.fired or isinstance(err, (TimeoutError, urllib3.exceptions.TimeoutError)):
-                raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)") from None
-            raise URLFetchError(f"connection to {target.host} broke while reading: {err}") from None
+                raise URLFetchTimeout(f"timed out reading {final} (limit {timeout:g} s)") from None
+            raise URLRemoteError(f"connection to {target.host} broke while reading: {err}") from None
         if not chunk:
             break
         size += len(chunk)
@@ -367,13 +431,13 @@ def _read(resp: urllib3.response.BaseHTTPResponse, url: str, final: str, target:
             raise URLFetchError(f"{final} is too large (more than {max_bytes:,} bytes)", status=413)
         chunks.append(chunk)
     if watchdog.fired:  # the shutdown can look like the end of a body without a length
-        raise URLFetchError(f"timed out reading {final} (limit {timeout:g} s)")
+        raise URLFetchTimeout(f"timed out reading {final} (limit {timeout:g} s)")
     if length is not None and length.strip().isdigit() and size < int(length):
-        raise URLFetchError(f"{final} ended early ({size} of {int(length)} bytes)")
+        raise URLRemoteError(f"{final} ended early ({size} of {int(length)} bytes)")
     modified = None
     if resp.headers.get("Last-Modified"):
         try:
             modified = parsedate_to_datetime(resp.headers["Last-Modified"])
         except (TypeError, ValueError):
             modified = None
-    return FetchedImage(url, final, ctype, b"".join(chunks), modified)
+    return Fetched(url, final, ctype, b"".join(chunks), modified)
