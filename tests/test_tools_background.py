@@ -189,6 +189,19 @@ def test_reference_without_an_object_says_so():
         remove_background(empty, reference=reference, method="reference")
 
 
+def test_reference_with_a_large_object_a_strong_light_change_and_another_scene():
+    frame, reference, truth = textured_scene(seed=4, light=1.3)  # 30 % more light
+    assert iou(remove_background(frame, reference=reference, method="reference").mask, truth) >= 0.95
+    ref = Image.new("RGB", (200, 150), (30, 30, 200))
+    big = ref.copy()
+    big.paste((200, 30, 30), (0, 40, 200, 150))  # 73 % of the frame: found while a quarter is background
+    mask = np.asarray(remove_background(big, reference=ref, method="reference").mask)
+    assert (mask[40:] == 255).all() and (mask[:40] == 0).all()
+    other = Image.new("RGB", (200, 150), (200, 30, 30))  # no gain turns blue into red: not a change of light
+    with pytest.raises(BackgroundError, match="most of the image differs from the reference image"):
+        remove_background(other, reference=ref, method="reference")
+
+
 def test_reference_of_another_framing_is_refused():
     frame, reference, _ = textured_scene()
     with pytest.raises(BackgroundError, match=r"reference image is 640x300 and the image 640x480.*aspect"):

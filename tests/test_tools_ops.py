@@ -324,6 +324,11 @@ def test_describe_recipe():
                             {"op": "neural_style", "model": "/models/mosaic-9.onnx"}])
     assert text == ("resize to longer side 800, adjust brightness 1.2, style pencil grey, flip horizontal, "
                     "neural style mosaic-9")
+    assert describe_recipe([{"op": "blur", "radius": 2.5}, {"op": "sharpen"}, {"op": "edges"}, {"op": "clahe"},
+                            {"op": "greyscale"}, {"op": "sepia"}, {"op": "resize", "scale": 0.5},
+                            {"op": "resize", "height": 300}, {"op": "adjust"}]) == (
+        "blur radius 2.5, sharpen 1 (radius 2), edges (Canny 50/150), CLAHE clip 2, 8x8 tiles, greyscale, sepia, "
+        "resize x0.5, resize to height 300, adjust (no change)")
     assert describe_recipe([]) == "no change"
 
 

@@ -5,9 +5,9 @@ Methods (:func:`remove_background`):
 * ``reference``: the camera is fixed, so the object is what differs from a frame of the empty station (or any
   chosen reference image). The reference is resized to the image; both are reduced to :data:`WORK_SIDE`, lightly
   blurred and the reference's per-channel gain is matched to the image (robust medians over the unchanged
-  pixels: small light changes); the difference is taken in CIE LAB with the lightness at half weight (shadows
-  count less than colour); its threshold is Otsu's, never below the camera noise (median + 5 robust standard
-  deviations of the difference); opening and closing clean the mask, holes are filled and specks below 0.1 % of
+  pixels; at most 1.5x, channels within 10 % of each other: a change of light, not of scene); the difference
+  is taken in CIE LAB with the lightness at half weight (shadows count less than colour); its threshold is Otsu's, never below the camera noise (6 times the difference's first
+  quartile: at least a quarter of the frame must be background); opening and closing clean the mask, holes are filled and specks below 0.1 % of
   the image dropped. :func:`cv2.grabCut` then refines it, started from that mask: far outside is sure
   background, a band around it probable background, the mask probable foreground, its eroded core sure
   foreground.
@@ -140,7 +140,7 @@ def difference_from_reference(img: Image.Image, reference: Image.Image) -> np.nd
     if abs(iw / ih - rw / rh) > 0.05 * (iw / ih):
         raise BackgroundError(f"the reference image is {rw}x{rh} and the image {iw}x{ih}: their aspect ratios "
                               f"differ; use a frame of the same camera (same framing) as the reference")
-    size, f = _work_size((iw, ih))
+    size, _ = _work_size((iw, ih))
     a = _shrink(rgb, size).astype(np.float32)
     b = cv2.resize(ref, size, interpolation=cv2.INTER_AREA if rw >= size[0] else cv2.INTER_LINEAR)
     b = b.astype(np.float32)
@@ -153,11 +153,15 @@ def difference_from_reference(img: Image.Image, reference: Image.Image) -> np.nd
         d[..., 0] *= 0.5
         return np.sqrt((d * d).sum(axis=2))
 
-    gain = np.median(a.reshape(-1, 3), axis=0) / np.maximum(np.median(b.reshape(-1, 3), axis=0), 1.0)
+    def light_change(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-channel gain from y to x: a change of light (at most 1.5x either way, channels within 10 %)."""
+        g = np.clip(np.median(x, axis=0) / np.maximum(np.median(y, axis=0), 1.0), 2 / 3, 1.5)
+        return np.clip(g, 0.9 * g.mean(), 1.1 * g.mean())
+
+    gain = light_change(a.reshape(-1, 3), b.reshape(-1, 3))
     d = weighted(a, b * gain)
     still = d <= np.percentile(d, 50)  # pixels surely of the background: the gain from them alone
-    gain = np.median(a[still], axis=0) / np.maximum(np.median(b[still], axis=0), 1.0)
-    return weighted(a, b * gain)
+    return weighted(a, b * light_change(a[still], b[still]))
 
 
 def reference_mask(img: Image.Image, reference: Image.Image, refine: bool = True) -> np.ndarray:
@@ -165,8 +169,12 @@ def reference_mask(img: Image.Image, reference: Image.Image, refine: bool = True
     and cleaned, then refined with GrabCut (``refine``)."""
     d = difference_from_reference(img, reference)
     h, w = d.shape
-    med = float(np.median(d))
-    noise = med + 5 * 1.4826 * float(np.median(np.abs(d - med)))
+    typical = float(np.percentile(d, 25))  # the camera noise, while at least a quarter of the frame is background
+    if typical > 8.0:
+        raise BackgroundError("most of the image differs from the reference image: is the reference a frame of the "
+                              "same camera, framing and light? For an object that fills most of the frame draw a "
+                              "rectangle (method 'grabcut') or use the U²-Net model")
+    noise = 6 * typical  # far in the tail of the noise's distribution: an empty station gives (almost) nothing
     scale = 255.0 / max(float(d.max()), 1e-6)
     otsu, _ = cv2.threshold(np.clip(d * scale, 0, 255).astype(np.uint8), 0, 255,
                             cv2.THRESH_BINARY | cv2.THRESH_OTSU)
@@ -188,12 +196,13 @@ def reference_mask(img: Image.Image, reference: Image.Image, refine: bool = True
         gc[cv2.erode(mask, _ellipse(band)) > 0] = cv2.GC_FGD
         gc[(mask > 0) & (d > 3 * thr)] = cv2.GC_FGD  # clearly changed pixels are the object whatever GrabCut says
         ys, xs = _roi(mask, 3 * band)
-        refined = _grabcut(np.ascontiguousarray(rgb[ys, xs]), np.ascontiguousarray(gc[ys, xs]))
-        out = np.zeros_like(mask)
-        out[ys, xs] = refined
-        out = _fill_and_drop_specks(cv2.morphologyEx(out, cv2.MORPH_OPEN, _ellipse(k)), 0.001 * h * w)
-        if out.any():
-            mask = out
+        roi = np.ascontiguousarray(gc[ys, xs])
+        if (roi == cv2.GC_BGD).any() or (roi == cv2.GC_PR_BGD).any():  # GrabCut needs background to learn from
+            out = np.zeros_like(mask)
+            out[ys, xs] = _grabcut(np.ascontiguousarray(rgb[ys, xs]), roi)
+            out = _fill_and_drop_specks(cv2.morphologyEx(out, cv2.MORPH_OPEN, _ellipse(k)), 0.001 * h * w)
+            if out.any():
+                mask = out
     return _to_full(mask, img.size)
 
 

@@ -428,39 +428,38 @@ def _g(x: float) -> str:
     return f"{x:g}"
 
 
+DESCRIBE = {  # the operations whose words are their parameters in a template
+    "rotate": "rotate {degrees:g}°",
+    "flip": "flip {axis}",
+    "blur": "blur radius {radius:g}",
+    "sharpen": "sharpen {amount:g} (radius {radius:g})",
+    "edges": "edges (Canny {low:g}/{high:g})",
+    "clahe": "CLAHE clip {clip_limit:g}, {tile}x{tile} tiles",
+}
+
+
 def _describe_op(op: dict[str, Any]) -> str:
     name = op["op"]
+    if name in DESCRIBE:
+        return DESCRIBE[name].format(**op)
     if name == "crop":
         x0, y0, x1, y1 = op["box"]
         return f"crop {x1 - x0}x{y1 - y0} at ({x0},{y0})"
-    if name == "rotate":
-        return f"rotate {_g(op['degrees'])}°"
-    if name == "flip":
-        return f"flip {op['axis']}"
     if name == "resize":
         if "width" in op and "height" in op:
             return f"resize to {op['width']}x{op['height']}"
-        if "width" in op:
-            return f"resize to width {op['width']}"
-        if "height" in op:
-            return f"resize to height {op['height']}"
+        if "width" in op or "height" in op:
+            side = "width" if "width" in op else "height"
+            return f"resize to {side} {op[side]}"
         return f"resize to longer side {op['max_side']}" if "max_side" in op else f"resize x{_g(op['scale'])}"
     if name == "adjust":
         parts = [f"{k} {_g(op[k])}" for k in ("brightness", "contrast", "gamma") if op[k] != 1.0]
         return "adjust " + ", ".join(parts) if parts else "adjust (no change)"
-    if name == "blur":
-        return f"blur radius {_g(op['radius'])}"
-    if name == "sharpen":
-        return f"sharpen {_g(op['amount'])} (radius {_g(op['radius'])})"
-    if name == "edges":
-        return f"edges (Canny {_g(op['low'])}/{_g(op['high'])})"
-    if name == "clahe":
-        return f"CLAHE clip {_g(op['clip_limit'])}, {op['tile']}x{op['tile']} tiles"
     if name == "style":
         return f"style {op['preset'].replace('_', ' ')}"
     if name == "neural_style":
         return f"neural style {Path(op['model']).stem}"
-    return name
+    return name  # greyscale, sepia
 
 
 def describe_recipe(recipe: Recipe) -> str:
