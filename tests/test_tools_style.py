@@ -14,7 +14,6 @@ from PIL import Image
 
 from utils.tools.style import PRESETS, NeuralStyle, StyleError, StyleModelError, apply_preset, load_neural_style
 
-
 # ----------------------------------------------------------------- tiny ONNX graphs with known outputs
 
 

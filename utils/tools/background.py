@@ -6,11 +6,13 @@ Methods (:func:`remove_background`):
   chosen reference image). The reference is resized to the image; both are reduced to :data:`WORK_SIDE`, lightly
   blurred and the reference's per-channel gain is matched to the image (robust medians over the unchanged
   pixels; at most 1.5x, channels within 10 % of each other: a change of light, not of scene); the difference
-  is taken in CIE LAB with the lightness at half weight (shadows count less than colour); its threshold is Otsu's, never below the camera noise (6 times the difference's first
-  quartile: at least a quarter of the frame must be background); opening and closing clean the mask, holes are filled and specks below 0.1 % of
+  is taken in CIE LAB with the lightness at half weight (shadows count less than colour); its threshold is
+  Otsu's, never below the camera noise (6 times the difference's first quartile: at least a quarter of the
+  frame must be background); opening and closing clean the mask, holes are filled and specks below 0.1 % of
   the image dropped. :func:`cv2.grabCut` then refines it, started from that mask: far outside is sure
-  background, a band around it probable background, the mask probable foreground, its eroded core sure
-  foreground.
+  background, a band around it probable background, the mask probable foreground, the eroded core of the
+  thresholded difference (before closing and filling) and clearly changed pixels sure foreground; so GrabCut
+  reopens the notches and holes (the table seen through a ring) that closing and filling had shut.
 * ``grabcut``: :func:`cv2.grabCut` from a rectangle the user draws around the object (when there is no
   reference), run on the rectangle plus a margin.
 * ``u2net``: a U²-Net ONNX model (``u2netp.onnx``, 4.6 MB, or ``u2net.onnx``) on onnxruntime (CPU), with rembg's
@@ -103,6 +105,18 @@ def _fill_and_drop_specks(mask: np.ndarray, min_area: float) -> np.ndarray:
     return out
 
 
+def _clean(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """``mask`` without foreground specks below ``min_area`` pixels and with holes below it filled (larger holes,
+    e.g. the table seen through a ring, stay)."""
+    out = mask.copy()
+    for value, fill in ((255, 0), (0, 255)):
+        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=8)
+        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area]
+        if small:
+            out[np.isin(labels, small)] = fill
+    return out
+
+
 def _grabcut(rgb: np.ndarray, gc_mask: np.ndarray, rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """GrabCut (OpenCV) on ``rgb`` started from ``gc_mask`` (GC_* labels) or, with ``rect``, from that
     rectangle; 0/255 foreground mask."""
@@ -179,11 +193,9 @@ def reference_mask(img: Image.Image, reference: Image.Image, refine: bool = True
     otsu, _ = cv2.threshold(np.clip(d * scale, 0, 255).astype(np.uint8), 0, 255,
                             cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     thr = max(otsu / scale, noise, 2.0)  # 2 LAB units: below what an eye can tell apart
-    mask = np.where(d > thr, 255, 0).astype(np.uint8)
     k = max(1, round(min(h, w) / 200))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _ellipse(k))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _ellipse(3 * k))
-    mask = _fill_and_drop_specks(mask, 0.001 * h * w)
+    raw = cv2.morphologyEx(np.where(d > thr, 255, 0).astype(np.uint8), cv2.MORPH_OPEN, _ellipse(k))
+    mask = _fill_and_drop_specks(cv2.morphologyEx(raw, cv2.MORPH_CLOSE, _ellipse(3 * k)), 0.001 * h * w)
     if not mask.any():
         raise BackgroundError("nothing differs from the reference image: is the object in view, and is the "
                               "reference a frame of the same station without it?")
@@ -192,15 +204,15 @@ def reference_mask(img: Image.Image, reference: Image.Image, refine: bool = True
         band = max(3, round(min(h, w) / 40))
         gc = np.full((h, w), cv2.GC_BGD, np.uint8)
         gc[cv2.dilate(mask, _ellipse(band)) > 0] = cv2.GC_PR_BGD
-        gc[mask > 0] = cv2.GC_PR_FGD
-        gc[cv2.erode(mask, _ellipse(band)) > 0] = cv2.GC_FGD
+        gc[mask > 0] = cv2.GC_PR_FGD  # what closing and filling added stays only probable: notches, holes
+        gc[(cv2.erode(raw, _ellipse(band)) > 0) & (mask > 0)] = cv2.GC_FGD
         gc[(mask > 0) & (d > 3 * thr)] = cv2.GC_FGD  # clearly changed pixels are the object whatever GrabCut says
         ys, xs = _roi(mask, 3 * band)
         roi = np.ascontiguousarray(gc[ys, xs])
         if (roi == cv2.GC_BGD).any() or (roi == cv2.GC_PR_BGD).any():  # GrabCut needs background to learn from
             out = np.zeros_like(mask)
             out[ys, xs] = _grabcut(np.ascontiguousarray(rgb[ys, xs]), roi)
-            out = _fill_and_drop_specks(cv2.morphologyEx(out, cv2.MORPH_OPEN, _ellipse(k)), 0.001 * h * w)
+            out = _clean(cv2.morphologyEx(out, cv2.MORPH_OPEN, _ellipse(k)), 0.001 * h * w)
             if out.any():
                 mask = out
     return _to_full(mask, img.size)
@@ -215,7 +227,7 @@ def _check_rect(rect: object, size: tuple[int, int]) -> tuple[int, int, int, int
     if not isinstance(rect, (list, tuple)) or len(rect) != 4:
         raise BackgroundError(f"{want}, got {rect!r}")
     try:
-        x0, y0, x1, y1 = (int(round(float(v))) for v in rect)
+        x0, y0, x1, y1 = (round(float(v)) for v in rect)
     except (TypeError, ValueError):
         raise BackgroundError(f"{want}, got {rect!r}") from None
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -245,7 +257,7 @@ def rect_mask(img: Image.Image, rect: tuple[float, float, float, float]) -> np.n
     part = _grabcut(crop, gc, inner)
     k = max(1, round(min(h, w) / 200))
     part = cv2.morphologyEx(part, cv2.MORPH_OPEN, _ellipse(k))
-    part = _fill_and_drop_specks(part, 0.005 * (r[2] - r[0]) * (r[3] - r[1]))
+    part = _clean(part, 0.005 * (r[2] - r[0]) * (r[3] - r[1]))
     mask = np.zeros((h, w), np.uint8)
     mask[cy0:cy1, cx0:cx1] = part
     if not mask.any():

@@ -149,7 +149,7 @@ def _check_param(where: str, key: str, p: Param, value: Any, check_files: bool =
         xs = [_number(v) for v in value]
         if any(x is None for x in xs):
             raise bad()
-        x0, y0, x1, y1 = (int(round(x)) for x in xs)
+        x0, y0, x1, y1 = (round(x) for x in xs)
         if x1 <= x0 or y1 <= y0:
             raise bad(" (an empty box)")
         return [x0, y0, x1, y1]
@@ -299,7 +299,8 @@ def _rotate(img: Image.Image, op: dict[str, Any]) -> Image.Image:
     if k is not None:
         turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
         return img.transpose(turn[k])
-    return img.rotate(op["degrees"], resample=Image.Resampling.BICUBIC, expand=True, fillcolor=_fill(img, op.get("fill")))
+    fill = _fill(img, op.get("fill"))
+    return img.rotate(op["degrees"], resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
 
 
 def _adjust(img: Image.Image, op: dict[str, Any]) -> Image.Image:

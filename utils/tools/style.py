@@ -189,5 +189,6 @@ def load_neural_style(model_path: str | os.PathLike[str]) -> NeuralStyle:
     try:
         st = p.stat()
     except OSError:
-        raise StyleModelError(f"neural style model file {str(p)!r} does not exist: give the path of an .onnx file") from None
+        raise StyleModelError(f"neural style model file {str(p)!r} does not exist: give the path of an .onnx "
+                              f"file") from None
     return _cached_style(str(p.resolve()), st.st_mtime_ns, st.st_size)
