@@ -27,10 +27,16 @@ Endpoints:
 * ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
   (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``. Ids are
   1 to 2^63-1 (SQLite's integers); others answer 422, unknown ones 404.
+* The image tools, web import and job status (:mod:`utils.api_tools`): ``POST /images/{id}/versions``,
+  ``/images/{id}/background``, ``/images/{id}/style``, ``/images/{id}/labels``, ``GET /images/{id}/versions``,
+  ``/images/{id}/labels``, ``POST /imports``, ``GET /jobs``.
+
+The scheduled jobs (:mod:`utils.jobs`) also run in the API process while it holds the jobs lease.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -39,6 +45,7 @@ import socket
 import sys
 import threading
 from datetime import datetime
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -49,11 +56,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from utils.api_tools import tools_router
 from utils.asgi import BodyTooLarge, Network, client_address, declared_length, has_forwarding_headers, limit_receive, networks
 from utils.config import ConfigError, Settings, load_settings
 from utils.exports import safe_file
 from utils.image_stats import ImageStatsError, ImageTooLargeError, compute_stats
 from utils.imaging import DecodersBusy
+from utils.jobs import ensure_scheduler
 from utils.stats_store import stats_rows
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store
 from utils.url_fetch import URLFetchError, fetch_image
@@ -204,6 +213,8 @@ class OrderOut(BaseModel):
     descriptor: str | None
     video_file: str | None
     video_url: str | None
+    kind: str = Field("capture", description="capture (an order) or import (a collection from web pages)")
+    keep: bool = Field(False, description="never removed by retention")
 
 
 class ImageOut(BaseModel):
@@ -221,6 +232,11 @@ class ImageOut(BaseModel):
     camera: str | None
     file_url: str
     stats: dict[str, Any] | None = Field(None, description="statistics (null until computed), with 'exif'")
+    kind: str = Field("capture", description="capture, import, or version (made by an image tool)")
+    source_image_id: int | None = Field(None, description="for a version: the image it was made from")
+    operation: dict[str, Any] | None = Field(None, description="for a version: the operation and its parameters")
+    tool: str | None = Field(None, description="for a version: the libraries or model that ran")
+    source_url: str | None = Field(None, description="for an import: where the image came from")
 
 
 def _order_out(o: OrderRecord) -> OrderOut:
@@ -228,7 +244,8 @@ def _order_out(o: OrderRecord) -> OrderOut:
         id=o.id, order_number=o.order_number, folder=o.folder.name, mode=o.mode, status=o.status,
         started_at=o.started_at, closed_at=o.closed_at, n_images=o.n_images, threshold=o.threshold,
         images_per_second=o.images_per_second, resolution=o.resolution, camera=o.camera, descriptor=o.descriptor,
-        video_file=o.video_file, video_url=f"/orders/{o.id}/video" if o.video_file else None,
+        video_file=o.video_file, video_url=f"/orders/{o.id}/video" if o.video_file else None, kind=o.kind,
+        keep=o.keep,
     )
 
 
@@ -237,6 +254,8 @@ def _image_out(rec: ImageRecord, stats: dict[str, Any] | None) -> ImageOut:
         id=rec.id, order_id=rec.order_id, seq=rec.seq, file_name=rec.file_name, state=rec.state,
         captured_at=rec.captured_at, width=rec.width, height=rec.height, size_bytes=rec.size_bytes,
         distance=rec.distance, forced=rec.forced, camera=rec.camera, file_url=f"/images/{rec.id}/file", stats=stats,
+        kind=rec.kind, source_image_id=rec.source_image_id, operation=rec.operation, tool=rec.tool,
+        source_url=rec.source_url,
     )
 
 
@@ -267,13 +286,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     token = token_of(settings)
     limit = settings.UPLOAD_MAX_BYTES
-    app = FastAPI(
-        title="Extract unique images — API",
-        version="1.0",
-        description="Image statistics (POST /stats) and read-only access to the captured orders and images.",
-    )
     store_lock = threading.Lock()
     state: dict[str, Store] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The scheduled jobs run in the API process too (the lease picks one process); stopped at shutdown."""
+        scheduler = ensure_scheduler(store(), settings) if settings.JOBS_ENABLED else None
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                await anyio.to_thread.run_sync(scheduler.stop)
+
+    app = FastAPI(
+        title="Extract unique images — API",
+        version="1.1",
+        description="Image statistics (POST /stats), the captured orders and images, the image tools (versions, "
+                    "background removal, style, labels), web imports and the scheduled jobs.",
+        lifespan=lifespan,
+    )
 
     def store() -> Store:
         with store_lock:
@@ -438,6 +470,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(rec.path, media_type=_MEDIA_TYPES.get(rec.path.suffix.lower(), "application/octet-stream"),
                             filename=rec.file_name)
 
+    app.include_router(tools_router(settings, store, auth, lambda rec: _image_out(rec, None), ImageOut))
     app.add_middleware(BodyLimit, limit=limit + _MULTIPART_OVERHEAD)
     if token is None and not settings.API_ALLOW_REMOTE_WITHOUT_TOKEN:
         app.add_middleware(LoopbackOnly, trusted_proxies=settings.TRUSTED_PROXIES)  # added last: runs first

@@ -7,14 +7,15 @@ import streamlit as st
 from ImageProcessingThread import MODE_VIDEO
 from utils.engine import apply_refilter, plan_refilter
 from utils.exports import order_zip_chunks
+from utils.storage import PRIMARY_KINDS
 from utils.ui import (
     admin_action,
     download_link,
     get_engine,
+    image_details,
     is_admin,
-    local_time,
-    md,
     order_label,
+    page_path,
     paged_gallery,
     show_video,
     thumb,
@@ -42,6 +43,11 @@ if not shown:
     st.warning("No order matches the search.")
     st.stop()
 
+wanted_order = ss.pop("gallery_open_order", None)  # sent here by the Editor or the Import page
+if wanted_order is not None:
+    match = next((o for o in shown if o.id == wanted_order), None)
+    if match is not None:
+        ss["gallery_order"] = match
 order = st.selectbox("Order", shown, format_func=order_label, key="gallery_order")
 order = store.get_order(order.id)
 running = engine.worker.running and engine.worker.snapshot().order is not None \
@@ -55,29 +61,46 @@ if order.mode == MODE_VIDEO:
     st.stop()
 
 st.caption(f"Folder `{order.folder}`" + (" — capture running" if running else ""))
-images = paged_gallery(store, order, s, "gallery")
+g1, g2 = st.columns([3, 2], vertical_alignment="bottom")
+label_query = g1.text_input("Search labels", key=f"gallery_labels_{order.id}",
+                            placeholder="e.g. carton, bottle (objects recognised in the images)").strip()
+if admin:
+    keep = g2.toggle("Keep this order", value=order.keep, key=f"gallery_keep_{order.id}",
+                     help="Retention never removes an order marked keep.")
+    if keep != order.keep:
+        admin_action(store.set_order_keep, order.id, keep)
+        st.rerun()
+only = None
+if label_query:
+    matches = store.search_labels(order.id, label_query)
+    sources = {r.source_image_id for r in store.images(order.id, kinds=("version",), ids=matches)}
+    only = {r.id for r in store.images(order.id, kinds=PRIMARY_KINDS, ids=matches | sources)}
+images = paged_gallery(store, order, s, "gallery", only=only)
 if not images:
     st.stop()
 
 st.subheader("Image")
 wanted = ss.get(f"gallery_selected_{order.id}")
 first = next((r for r in images if r.seq == wanted), images[0])
-rec = st.select_slider("Image", options=images, value=first, format_func=lambda r: f"#{r.seq}",
+rec = st.select_slider("Image", options=images, value=first,
+                       format_func=lambda r: f"#{r.seq}" + (" (version)" if r.is_version else ""),
                        key=f"gallery_image_{order.id}_{images[0].seq}_{wanted}")
 big = thumb(rec, 1280)
 left, right = st.columns([3, 2])
 if big:
     left.image(big, width="stretch")
-right.markdown(
-    f"**Captured** {local_time(rec.captured_at)}  \n"
-    f"**Distance** {'–' if rec.distance is None else f'{rec.distance:.4f}'}{' (saved by hand)' if rec.forced else ''}  \n"
-    f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB  \n"
-    f"**File** `{rec.file_name}`  \n**Camera** {md(rec.camera or '–')}"
-)
+right.markdown(image_details(store, rec))
+right.download_button("Download this image", data=rec.path.read_bytes() if rec.path.is_file() else b"",
+                      file_name=rec.file_name, key=f"gallery_download_{rec.id}", disabled=not rec.path.is_file())
+if admin and not running and right.button("Open in the editor", key="gallery_edit", icon=":material/edit:"):
+    ss["editor_image"] = rec.id
+    st.switch_page(page_path("editor"))
 if admin and right.button("Delete image", key="gallery_delete", disabled=running):
     ss["confirm_delete"] = rec.id
 if admin and ss.get("confirm_delete") == rec.id:
-    right.warning(f"Move #{rec.seq} to the order's trash folder?")
+    n_versions = len(store.versions_of([rec.id]).get(rec.id, []))
+    right.warning(f"Move #{rec.seq} to the order's trash folder?"
+                  + (f" Its {n_versions} version(s) go with it." if n_versions else ""))
     if right.button("Yes, delete", type="primary", key="gallery_delete_yes"):
         admin_action(store.trash_images, order.id, [rec.id])
         ss.pop("confirm_delete")

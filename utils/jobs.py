@@ -253,20 +253,19 @@ class LabelsJob:
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store, self.settings = store, settings
-        self._labeler = None
         self.unavailable: str | None = None
 
     def labeler(self):  # noqa: ANN201 - utils.tools.labels.Labeler, imported lazily (torch)
-        from utils.tools.labels import LabelsUnavailable, load_labeler
+        from utils.tools.labels import LabelsUnavailable
+        from utils.tools.service import get_labeler
 
-        if self._labeler is None:
-            try:
-                self._labeler = load_labeler(self.settings.DESCRIPTOR_WEIGHTS_FILE, self.settings.DESCRIPTOR_DOWNLOAD)
-                self.unavailable = None
-            except LabelsUnavailable as err:
-                self.unavailable = str(err)
-                return None
-        return self._labeler
+        try:
+            labeler = get_labeler(self.settings)
+        except LabelsUnavailable as err:
+            self.unavailable = str(err)
+            return None
+        self.unavailable = None
+        return labeler
 
     def __call__(self, ctx: JobContext) -> str:
         from utils.imaging import ImageDecodeError, decode_image

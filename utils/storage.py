@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -791,19 +791,26 @@ class Store:
         return self._image(rows[0], self._order_folder(rows[0]["folder"], rows[0]["order_trashed_at"]))
 
     def images(self, order_id: int, include_trashed: bool = False, offset: int = 0,
-               limit: int | None = None, kinds: tuple[str, ...] | None = None) -> list[ImageRecord]:
+               limit: int | None = None, kinds: tuple[str, ...] | None = None,
+               ids: Collection[int] | None = None) -> list[ImageRecord]:
         """Kept images of an order in capture order (``limit`` of them from position ``offset``: one page);
-        ``kinds``: only these (default: every kind, versions included)."""
+        ``kinds``: only these (default: every kind, versions included); ``ids``: only these images."""
         states = ("ok", "trashed") if include_trashed else ("ok",)
         order = self.get_order(order_id)
-        kind_sql, kind_args = "", ()
+        extra_sql, extra_args = "", []
         if kinds is not None:
-            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
-            kind_args = tuple(kinds)
+            extra_sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            extra_args += list(kinds)
+        if ids is not None:
+            id_list = sorted({int(i) for i in ids})
+            if not id_list:
+                return []
+            extra_sql += " AND id IN (SELECT value FROM json_each(?))"
+            extra_args.append(json.dumps(id_list))
         rows = self._query(
-            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}){kind_sql} "
+            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}){extra_sql} "
             "ORDER BY seq LIMIT ? OFFSET ?",
-            (order_id, *states, *kind_args, -1 if limit is None else int(limit), int(offset)),
+            (order_id, *states, *extra_args, -1 if limit is None else int(limit), int(offset)),
         )
         return [self._image(r, order.folder) for r in rows]
 

@@ -86,9 +86,36 @@ def thumbnail(path: str, max_side: int, mtime: float) -> bytes:
     """JPEG thumbnail of an image file (cached by path, size and modification time)."""
     with Image.open(path) as img:
         img.thumbnail((max_side, max_side))
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:  # a cut-out: shown on a checkerboard
+            rgba = img.convert("RGBA")
+            board = checkerboard(rgba.size)
+            board.alpha_composite(rgba)
+            img = board
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="JPEG", quality=85)
         return buf.getvalue()
+
+
+def checkerboard(size: tuple[int, int], cell: int = 8) -> Image.Image:
+    """The grey checkerboard that shows where an image is transparent."""
+    import numpy as np
+
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w]
+    board = np.where(((x // cell) + (y // cell)) % 2 == 0, 235, 200).astype(np.uint8)
+    return Image.fromarray(np.dstack([board, board, board, np.full_like(board, 255)]), "RGBA")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def editor_copy(path: str, mtime: float, max_pixels: int, max_side: int = 1024) -> tuple[Image.Image, tuple[int, int]]:
+    """(a copy of the image at most ``max_side`` pixels a side, the image's real size) for the editor's previews;
+    decoded once per file version. Raises ToolInputError when the image cannot be edited."""
+    from utils.tools.versions import decode_for_tools
+
+    img = decode_for_tools(Path(path).read_bytes(), max_pixels, Path(path).name)
+    real = img.size
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return img, real
 
 
 def thumb(rec: ImageRecord, max_side: int = 320) -> bytes | None:
@@ -102,36 +129,124 @@ def local_time(value: datetime | None) -> str:
     return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, key: str) -> None:
-    """A grid of thumbnails with capture time and distance as captions."""
+def image_caption(rec: ImageRecord, labels: dict[int, list[tuple[str, float, str]]] | None = None,
+                  seq_of: dict[int, int] | None = None) -> str:
+    """One line under a thumbnail: number, time, distance, how it was made, its best label."""
+    caption = f"#{rec.seq} {rec.captured_at.astimezone():%H:%M:%S}"
+    if rec.is_version:
+        src = (seq_of or {}).get(rec.source_image_id or -1)
+        caption = f"#{rec.seq} · version of #{src if src is not None else '?'} · {(rec.operation or {}).get('name', '')}"
+    elif rec.kind == "import":
+        caption += " · imported"
+    if rec.distance is not None:
+        caption += f" · d={rec.distance:.3f}"
+    if rec.forced:
+        caption += " · manual"
+    best = (labels or {}).get(rec.id)
+    if best:
+        caption += f" · {best[0][0]} {best[0][1]:.0%}"
+    return caption
+
+
+def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, key: str,
+                 labels: dict[int, list[tuple[str, float, str]]] | None = None) -> None:
+    """A grid of thumbnails (each image followed by its versions) with captions."""
     if not images:
         st.info("No images kept for this order.")
         return
+    seq_of = {rec.id: rec.seq for rec in images}
     with st.container(height=height if height else "content", key=f"gallery-{key}"):
         cols = st.columns(n_columns)
         for i, rec in enumerate(images):
             data = thumb(rec)
-            caption = f"#{rec.seq} {rec.captured_at.astimezone():%H:%M:%S}"
-            if rec.distance is not None:
-                caption += f" · d={rec.distance:.3f}"
-            if rec.forced:
-                caption += " · manual"
             with cols[i % n_columns]:
                 if data is None:
                     st.warning(f"{md(rec.file_name)}: file missing or unreadable")
                 else:
-                    st.image(data, caption=caption, width="stretch")
+                    st.image(data, caption=image_caption(rec, labels, seq_of), width="stretch")
 
 
-def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str) -> list[ImageRecord]:
-    """One page of the order's thumbnails, with the count, the page and a jump to an image number.
+@st.cache_data(ttl=60, show_spinner="Measuring the export folder ...")
+def cached_disk_use(export_dir: str) -> Any:
+    """:func:`utils.retention.disk_use` of the engine's store, measured at most once a minute."""
+    from utils.retention import disk_use
+
+    engine = get_engine()
+    return disk_use(engine.store, engine.settings)
+
+
+def disk_warning(settings: Settings) -> str | None:
+    """A short warning when the disk of EXPORT_DIR has less free space than DISK_WARN_FREE_PERCENT (cheap)."""
+    import shutil
+
+    try:
+        usage = shutil.disk_usage(settings.EXPORT_DIR)
+    except OSError:
+        return None
+    free = 100.0 * usage.free / usage.total if usage.total else 100.0
+    if free < settings.DISK_WARN_FREE_PERCENT:
+        return (f"The disk is nearly full: {free:.0f} % free ({usage.free / 1e9:.1f} GB). Tell the engineer "
+                "(Settings page: disk and retention).")
+    return None
+
+
+def image_details(store: Store, rec: ImageRecord) -> str:
+    """Markdown lines about one image: when, size, file, camera; how a version was made; where an import came
+    from; its labels."""
+    lines = [f"**{'Made' if rec.is_version else 'Captured' if rec.kind == 'capture' else 'Imported'}** "
+             f"{local_time(rec.captured_at)}"]
+    if rec.kind == "capture":
+        lines.append(f"**Distance** {'–' if rec.distance is None else f'{rec.distance:.4f}'}"
+                     f"{' (saved by hand)' if rec.forced else ''}")
+    lines.append(f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB")
+    lines.append(f"**File** `{rec.file_name}`")
+    if rec.is_version:
+        try:
+            src = store.get_image(rec.source_image_id) if rec.source_image_id else None
+        except KeyError:
+            src = None
+        op = rec.operation or {}
+        lines.append(f"**Version of** {'#' + str(src.seq) if src else 'an image removed since'}")
+        lines.append(f"**Operation** {md(op.get('description') or op.get('name', ''))}")
+        lines.append(f"**Tool** {md(rec.tool or '–')}")
+    elif rec.kind == "import":
+        lines.append(f"**Source** {md(rec.source_url or '–')}")
+    else:
+        lines.append(f"**Camera** {md(rec.camera or '–')}")
+    labels = store.labels_of([rec.id]).get(rec.id)
+    if labels:
+        lines.append("**Labels** " + ", ".join(f"{md(n)} {sc:.0%}" for n, sc, _ in labels))
+    return "  \n".join(lines)
+
+
+def page_path(url_path: str) -> str:
+    """The script of the page at ``url_path`` (for ``st.switch_page``)."""
+    return next(p.script for p in PAGES if p.url_path == url_path)
+
+
+def with_versions(store: Store, images: list[ImageRecord]) -> list[ImageRecord]:
+    """The images, each followed by the versions made from it."""
+    versions = store.versions_of([r.id for r in images if not r.is_version])
+    out: list[ImageRecord] = []
+    for rec in images:
+        out.append(rec)
+        out.extend(versions.get(rec.id, []))
+    return out
+
+
+def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str,
+                  only: set[int] | None = None) -> list[ImageRecord]:
+    """One page of the order's thumbnails, each image followed by its versions, with the count, the page and a
+    jump to an image number; ``only``: just these images (a label search).
 
     Only the page's rows and thumbnails are loaded, so an order of 50,000 images opens as fast as one of 50.
-    Returns the images shown.
+    Returns the images shown (versions included).
     """
-    total = store.count_images(order.id)
+    from utils.storage import PRIMARY_KINDS
+
+    total = store.count_images(order.id) if only is None else len(only)
     if total == 0:
-        st.info("No images kept for this order.")
+        st.info("No images kept for this order." if only is None else "No image matches the label search.")
         return []
     size = settings.GALLERY_PAGE_SIZE
     pages = (total + size - 1) // size
@@ -150,17 +265,21 @@ def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str
     if pages > 1:
         c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
         c1.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key)
-        c2.number_input("Go to image #", min_value=0, step=1, value=None, key=jump_key, on_change=jump,
-                        placeholder="number")
+        if only is None:
+            c2.number_input("Go to image #", min_value=0, step=1, value=None, key=jump_key, on_change=jump,
+                            placeholder="number")
     else:
         c3 = st.container()
     page = int(st.session_state[page_key])
-    images = store.images(order.id, offset=(page - 1) * size, limit=size)
-    c3.caption(f"Images {(page - 1) * size + 1:,}–{(page - 1) * size + len(images):,} of {total:,}")
+    primary = store.images(order.id, offset=(page - 1) * size, limit=size, kinds=PRIMARY_KINDS, ids=only)
+    c3.caption(f"Images {(page - 1) * size + 1:,}–{(page - 1) * size + len(primary):,} of {total:,}"
+               + (" matching the label search" if only is not None else ""))
     missing = st.session_state.pop(f"{key}_jump_missing", None)
     if missing is not None:
         st.warning(f"Image #{missing} is not (or no longer) in this order.")
-    show_gallery(images, settings.GALLERY_N_COLUMNS, settings.GALLERY_OVERALL_HEIGHT, key)
+    images = with_versions(store, primary)
+    labels = store.labels_of([r.id for r in images])
+    show_gallery(images, settings.GALLERY_N_COLUMNS, settings.GALLERY_OVERALL_HEIGHT, key, labels)
     return images
 
 
@@ -225,6 +344,8 @@ def scene_state(snap: Any, threshold: float) -> str:
 def order_label(order: OrderRecord) -> str:
     what = f"{order.n_images} image(s)" if order.mode != "video" else "video"
     state = "running/open" if order.is_open else local_time(order.closed_at)
+    if order.kind == "import":
+        state = "imported collection"
     return f"{order.folder.name} · {local_time(order.started_at)} · {what} · {state}"
 
 
@@ -375,6 +496,9 @@ def sidebar(engine: Engine, user: User) -> None:
         if user is not OPEN_ACCESS_USER:
             st.caption(f"Logged in as **{md(user.name)}** ({user.role})")
             st.button("Log out", on_click=logout, key="logout")
+        warning = disk_warning(s)
+        if warning:
+            st.warning(warning, icon=":material/hard_drive:")
         st.subheader("Camera")
         st.caption(f"Source: **{s.camera_kind}**")
         st.caption(md(engine.camera.name))

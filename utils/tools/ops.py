@@ -408,10 +408,14 @@ def apply_recipe(img: Image.Image, recipe: Recipe) -> Image.Image:
     return _run(img, recipe, img.size)
 
 
-def preview(img: Image.Image, recipe: Recipe, max_side: int = 800) -> Image.Image:
+def preview(img: Image.Image, recipe: Recipe, max_side: int = 800,
+            real_size: tuple[int, int] | None = None) -> Image.Image:
     """``recipe`` applied to a copy of ``img`` reduced to ``max_side`` pixels on its longer side: what
     :func:`apply_recipe` gives, at about that reduction. Crop boxes and resize sizes (given in the real image's
-    pixels) and the blur and sharpen radii are scaled to the reduced copy; errors are those of the real image."""
+    pixels) and the blur and sharpen radii are scaled to the reduced copy; errors are those of the real image.
+
+    ``real_size``: ``img`` is already a reduced copy of an image of that size (a page keeps the copy, not the
+    full image, between reruns)."""
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
         raise RecipeError(f"preview max_side must be a positive integer, got {max_side!r}")
     img = normalise_mode(img)
@@ -419,7 +423,7 @@ def preview(img: Image.Image, recipe: Recipe, max_side: int = 800) -> Image.Imag
     if max(img.size) > max_side:
         f = max_side / max(img.size)
         small = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BILINEAR)
-    return _run(small, recipe, img.size)
+    return _run(small, recipe, tuple(real_size) if real_size else img.size)
 
 
 # ------------------------------------------------------------------------------------------------ words

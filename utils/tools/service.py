@@ -1,0 +1,212 @@
+"""The image tools on kept images, as the dashboard and the HTTP API call them: each call reads the source, runs
+the tool and keeps the result as a version (:mod:`utils.tools.versions`); the source is never changed.
+
+* :func:`edit` applies an editing recipe (:mod:`utils.tools.ops`; style presets and neural style are recipe
+  operations too); :func:`edit_order` applies one recipe to every image of an order (batch, with progress).
+* :func:`cut_out` removes the background (:mod:`utils.tools.background`), by default against the order's first
+  frame (the empty station), which a fixed camera offers.
+* :func:`label` labels one image now (:mod:`utils.tools.labels`; the scheduled job labels the others).
+
+At most :data:`MAX_PARALLEL_TOOLS` tools run at once in a process (they use the CPU fully); a call that waits longer
+than ``wait`` seconds gets :class:`ToolsBusy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from utils.config import Settings
+from utils.storage import ImageRecord, Store
+from utils.tools.versions import ToolInputError, open_source, save_version
+
+logger = logging.getLogger(__name__)
+
+MAX_PARALLEL_TOOLS = 2
+_slots = threading.BoundedSemaphore(MAX_PARALLEL_TOOLS)
+
+
+class ToolsBusy(RuntimeError):
+    """Every tool slot stayed taken for as long as the caller would wait."""
+
+
+@contextlib.contextmanager
+def tool_slot(wait: float | None = 60.0) -> Iterator[None]:
+    """Hold one of the :data:`MAX_PARALLEL_TOOLS` slots (``wait``: seconds, None: as long as it takes)."""
+    if not _slots.acquire(timeout=wait):
+        raise ToolsBusy(f"{MAX_PARALLEL_TOOLS} image tools are running already; try again in a moment")
+    try:
+        yield
+    finally:
+        _slots.release()
+
+
+def recipe_name(recipe: list[dict[str, Any]]) -> str:
+    """A short name of a recipe for the version's file name: ``crop-rotate``, ``style-cartoon``."""
+    words = []
+    for op in recipe:
+        word = op.get("op", "edit")
+        if word == "style":
+            word = f"style-{op.get('preset', '')}"
+        if word not in words:
+            words.append(word)
+    return "-".join(words) or "edit"
+
+
+def _source(store: Store, image_id: int) -> ImageRecord:
+    try:
+        return store.get_image(int(image_id))
+    except KeyError:
+        raise ToolInputError(f"There is no image {image_id}.") from None
+
+
+def edit(store: Store, settings: Settings, image_id: int, recipe: list[dict[str, Any]],
+         wait: float | None = 60.0) -> ImageRecord:
+    """Apply ``recipe`` to the image at full resolution and keep the result as its version.
+
+    Raises :class:`utils.tools.ops.RecipeError` (bad recipe), :class:`ToolInputError` (bad image),
+    :class:`utils.storage.StorageError` (not kept), :class:`ToolsBusy`."""
+    from utils.tools.ops import RecipeError, apply_recipe, describe_recipe, tool_name, validate_recipe
+
+    ops = validate_recipe(recipe)
+    if not ops:
+        raise RecipeError("the recipe is empty: choose at least one operation")
+    src = _source(store, image_id)
+    with tool_slot(wait):
+        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        result = apply_recipe(img, ops)
+    if result.width * result.height > settings.TOOLS_MAX_PIXELS:
+        raise RecipeError(f"the result would have {result.width} x {result.height} pixels, more than "
+                          f"TOOLS_MAX_PIXELS={settings.TOOLS_MAX_PIXELS:,}; resize to less")
+    operation = {"name": recipe_name(ops), "recipe": ops, "description": describe_recipe(ops)}
+    rec = save_version(store, src, result, operation, tool_name(ops), settings.IMAGE_SAVE_QUALITY)
+    logger.info("Version #%d of image %d (order %d): %s", rec.seq, src.id, src.order_id, operation["description"])
+    return rec
+
+
+@dataclass
+class BatchResult:
+    """What a batch edit made and what it could not."""
+
+    made: list[ImageRecord] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (image seq, why)
+
+
+def edit_order(store: Store, settings: Settings, order_id: int, recipe: list[dict[str, Any]],
+               progress: Callable[[int, int], None] | None = None,
+               stop: threading.Event | None = None) -> BatchResult:
+    """Apply ``recipe`` to every kept image of the order (not to versions); one failing image never stops the
+    others. ``progress(done, total)`` after each image."""
+    from utils.storage import PRIMARY_KINDS
+    from utils.tools.ops import RecipeError, validate_recipe
+
+    ops = validate_recipe(recipe)
+    if not ops:
+        raise RecipeError("the recipe is empty: choose at least one operation")
+    images = store.images(order_id, kinds=PRIMARY_KINDS)
+    result = BatchResult()
+    for i, rec in enumerate(images):
+        if stop is not None and stop.is_set():
+            break
+        try:
+            result.made.append(edit(store, settings, rec.id, ops, wait=None))
+        except (RecipeError, ToolInputError, OSError) as err:
+            result.failed.append((rec.seq, str(err)))
+            logger.warning("Batch edit of order %d: image #%d: %s", order_id, rec.seq, err)
+        if progress is not None:
+            progress(i + 1, len(images))
+    return result
+
+
+def first_frame(store: Store, rec: ImageRecord) -> ImageRecord | None:
+    """The order's first captured image (the empty station), unless that is ``rec`` itself."""
+    first = store.images(rec.order_id, kinds=("capture",), limit=1)
+    return first[0] if first and first[0].id != rec.id else None
+
+
+def cut_out(store: Store, settings: Settings, image_id: int, *, method: str = "auto",
+            reference_id: int | None = None, rect: tuple[float, float, float, float] | None = None,
+            output: str = "transparent", colour: Any = (255, 255, 255), save: bool = True,
+            wait: float | None = 60.0) -> tuple[Any, ImageRecord | None, str]:
+    """Remove the background of the image: (the cut-out as a PIL image, its version or None with ``save=False``,
+    the method that ran).
+
+    ``method``: "reference" (difference against ``reference_id``, default the order's first frame, refined with
+    GrabCut), "grabcut" (from ``rect``), "u2net" (BACKGROUND_MODEL_FILE / U2NET_HOME), or "auto": the model where
+    one is installed, else the reference, else the rectangle. Raises
+    :class:`utils.tools.background.BackgroundError` saying what is missing."""
+    from utils.tools.background import BackgroundError, remove_background
+
+    src = _source(store, image_id)
+    ref_rec = None
+    if reference_id is not None or method == "reference" or (method == "auto" and rect is None):
+        ref_rec = _source(store, reference_id) if reference_id is not None else first_frame(store, src)
+        if ref_rec is not None and ref_rec.id == src.id:
+            raise BackgroundError("the reference must be another image: a frame of the empty station")
+    if method == "reference" and ref_rec is None:
+        raise BackgroundError("this image is the order's first frame; choose another image of the empty station "
+                              "as reference, or draw a rectangle around the object")
+    with tool_slot(wait):
+        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        reference = open_source(ref_rec, settings.TOOLS_MAX_PIXELS) if ref_rec is not None else None
+        model = settings.BACKGROUND_MODEL_FILE
+        cut = remove_background(img, reference=reference, rect=rect, model_path=model, method=method,
+                                output=output, colour=colour)
+    if not save:
+        return cut.image, None, cut.method
+    operation: dict[str, Any] = {"name": "background", "method": cut.method, "output": output,
+                                 "description": f"background removed ({cut.method}), {output}"}
+    if output == "colour":
+        operation["colour"] = colour
+    if ref_rec is not None and "reference" in cut.method:
+        operation["reference_image_id"] = ref_rec.id
+        operation["description"] += f", reference #{ref_rec.seq}"
+    if rect is not None and "rectangle" in cut.method:
+        operation["rect"] = [round(float(v), 1) for v in rect]
+    rec = save_version(store, src, cut.image, operation, cut.method, settings.IMAGE_SAVE_QUALITY)
+    return cut.image, rec, cut.method
+
+
+_labelers: dict[tuple[str, bool], Any] = {}
+_labeler_missing: dict[tuple[str, bool], tuple[float, Exception]] = {}
+_labeler_lock = threading.Lock()
+RETRY_WEIGHTS_S = 300.0  # weights found missing are looked for again after this long (someone may copy them in)
+
+
+def get_labeler(settings: Settings) -> Any:
+    """The process's labeller for these settings (loaded once); raises
+    :class:`utils.tools.labels.LabelsUnavailable` saying why and how to get the weights (the answer is remembered
+    for :data:`RETRY_WEIGHTS_S`, so pages that ask at every rerun do not search and log each time)."""
+    from utils.tools.labels import LabelsUnavailable, load_labeler
+
+    key = (str(settings.DESCRIPTOR_WEIGHTS_FILE or ""), settings.DESCRIPTOR_DOWNLOAD)
+    with _labeler_lock:
+        if key in _labelers:
+            return _labelers[key]
+        missing = _labeler_missing.get(key)
+        if missing is not None and time.monotonic() - missing[0] < RETRY_WEIGHTS_S:
+            raise missing[1]
+        try:
+            _labelers[key] = load_labeler(settings.DESCRIPTOR_WEIGHTS_FILE, settings.DESCRIPTOR_DOWNLOAD)
+        except LabelsUnavailable as err:
+            _labeler_missing[key] = (time.monotonic(), err)
+            raise
+        _labeler_missing.pop(key, None)
+        return _labelers[key]
+
+
+def label(store: Store, settings: Settings, image_id: int, k: int = 5,
+          wait: float | None = 60.0) -> list[tuple[str, float, str]]:
+    """Label the image now (top ``k`` ImageNet classes), store and return them as (name, score, model)."""
+    labeler = get_labeler(settings)
+    src = _source(store, image_id)
+    with tool_slot(wait):
+        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        labels = labeler.labels(img, k=k)
+    store.set_labels(src.id, [(lb.name, lb.score) for lb in labels], labeler.model_name)
+    return [(lb.name, lb.score, labeler.model_name) for lb in labels]
