@@ -23,6 +23,7 @@ from utils.stats_store import IMAGE_COLUMNS, ensure_indexer, load_images_frame, 
 from utils.ui import get_engine, require_admin
 
 PREVIEW_ROWS = 500
+KINDS = {"capture": "captured", "import": "imported", "version": "versions"}
 
 require_admin()  # also when the page's URL is called directly
 engine = get_engine()
@@ -38,13 +39,16 @@ images = load_images_frame(store)
 
 # ---- filters
 bounds = date_bounds(images, orders)
-f1, f2 = st.columns([2, 3])
+f1, f2, f3 = st.columns([2, 3, 2])
 period = f1.date_input("Capture dates", value=bounds, min_value=bounds[0], max_value=bounds[1], key="stats_dates")
 picked = f2.multiselect("Orders", orders["order_folder"].tolist(), key="stats_orders", placeholder="All orders")
+kinds = f3.multiselect("Images", list(KINDS), default=["capture", "import"], format_func=KINDS.get,
+                       key="stats_kinds", help="Versions are the results of the image tools (edits, cut-outs, "
+                                               "styles); their statistics are computed too.")
 period = period if isinstance(period, tuple) else (period,)
 start = period[0] if len(period) > 0 else None
 end = period[1] if len(period) > 1 else start
-shown = filter_images(images, start, end, picked)
+shown = filter_images(images, start, end, picked, kinds=kinds)
 shown_orders = filter_orders(orders, start, end, picked, shown)
 
 # ---- key figures

@@ -221,3 +221,39 @@ def test_upload_page_survives_decompression_bombs_and_crafted_dates(env):
     errors = " | ".join(shown(e.value) for e in at.error)
     assert all(f"{name}: image too large to decode: {message}" in errors for name, message in BOMB_MESSAGES.items())
     assert peak_mb < 100, peak_mb  # the page and its plots included (measured: 25 MB); before: gigabytes
+
+
+def test_versions_have_statistics_and_labels_are_counted(env):
+    store = populate(env)
+    a = next(o for o in store.list_orders() if o.order_number == "A-1")
+    first, second, third = store.images(a.id)
+    when = utc(2024, 4, 10, 13)
+    version = store.save_image(a, jpeg((10, 10, 10), None, size=(32, 24)), None, when, width=32, height=24,
+                               kind="version", source=first, operation={"name": "greyscale"}, tool="Pillow")
+    store.set_labels(first.id, [("carton", 0.8), ("crate", 0.1)], "m")
+    store.set_labels(second.id, [("carton", 0.6)], "m")
+    store.set_labels(third.id, [("tabby cat", 0.5)], "m")
+    backfill(store)
+    frame = load_images_frame(store)
+    row = frame[frame["image_id"] == version.id].iloc[0]
+    assert (row["kind"], row["source_image_id"], row["stats_status"], row["width"]) == ("version", first.id, "ok", 32)
+    assert frame[frame["image_id"] == first.id]["labels"].iloc[0] == "carton 0.80; crate 0.10"
+
+    at = stats_page()
+    assert metrics(at)["Images"] == "6"  # captured and imported images: the version is not one more capture
+    assert len(at.get("plotly_chart")) == len(PLOTS) + 1  # + the labels plot
+    labels_fig = next(c for c in at.get("plotly_chart") if "labels" in c.proto.id)
+    import base64
+    import json
+
+    import numpy as np
+
+    bars = json.loads(labels_fig.proto.spec)["data"][0]
+    x = bars["x"]
+    if isinstance(x, dict):  # plotly's typed-array encoding
+        x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]).tolist()
+    assert dict(zip(bars["y"], x)) == {"carton": 2, "tabby cat": 1}
+    at.multiselect(key="stats_kinds").set_value(["capture", "import", "version"]).run()
+    assert metrics(at)["Images"] == "7"
+    at.multiselect(key="stats_kinds").set_value(["version"]).run()
+    assert metrics(at)["Images"] == "1"

@@ -59,9 +59,13 @@ def filter_images(
     end: date | None = None,
     orders: list[str] | None = None,
     order_column: str = "order_folder",
+    kinds: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Images captured from ``start`` to ``end`` (local dates, inclusive) of the ``orders`` (folders); None: all."""
+    """Images captured from ``start`` to ``end`` (local dates, inclusive) of the ``orders`` (folders) and of the
+    ``kinds`` (capture, import, version); None: all."""
     mask = pd.Series(True, index=images.index)
+    if kinds is not None and "kind" in images:
+        mask &= images["kind"].isin(kinds)
     if start is not None or end is not None:
         days = local_times(images["captured_at"]).dt.date
         if start is not None:
@@ -161,11 +165,19 @@ def _histogram(values: pd.Series, title: str, x: str, color: str) -> go.Figure:
     return _layout(fig, title, x, "images")
 
 
+def label_counts(images: pd.DataFrame) -> pd.Series:
+    """How many images have each label as their best one (most frequent first); empty without labels."""
+    if "labels" not in images or not images["labels"].notna().any():
+        return pd.Series(dtype=int)
+    best = images["labels"].dropna().str.split("; ").str[0].str.rsplit(" ", n=1).str[0]
+    return best.value_counts()
+
+
 def build_figures(images: pd.DataFrame, *, uploads: bool = False) -> dict[str, go.Figure]:
     """The plots of the statistics page (or the upload analysis), by name; plots without data are left out.
 
     Names: ``images_per_day``, ``images_per_month``, ``images_per_order`` (captured only), ``distance``
-    (captured only), ``brightness``, ``sharpness``, ``dominant_colors``.
+    (captured only), ``labels`` (where images are labelled), ``brightness``, ``sharpness``, ``dominant_colors``.
     """
     figs: dict[str, go.Figure] = {}
     per_day, per_month = time_series(images)
@@ -200,6 +212,13 @@ def build_figures(images: pd.DataFrame, *, uploads: bool = False) -> dict[str, g
         if "distance" in images and images["distance"].notna().any():
             figs["distance"] = _histogram(images["distance"], "Distance to the nearest kept image", "distance",
                                           "#b279a2")
+    counts = label_counts(images)
+    if len(counts):
+        top = counts.head(20).iloc[::-1]
+        fig = go.Figure(go.Bar(x=top.to_numpy(), y=top.index, orientation="h", marker_color="#4c78a8",
+                               hovertemplate="%{y}: %{x} image(s)"))
+        figs["labels"] = _layout(fig, "Objects recognised (best label of each image)", "images", "label")
+        fig.update_yaxes(type="category")
     ok = images[images["stats_status"] == "ok"] if "stats_status" in images else images
     if len(ok) and ok["brightness"].notna().any():
         figs["brightness"] = _histogram(ok["brightness"], "Brightness (mean luminance, 0..1)", "brightness", "#eeca3b")
