@@ -8,7 +8,7 @@ import streamlit as st
 
 from utils.config import SECRET_SETTINGS, Settings
 from utils.jobs import LEASE, default_jobs, job_status
-from utils.retention import GB
+from utils.retention import GB, RATE_DAYS
 from utils.storage import utc_now
 from utils.ui import admin_action, cached_disk_use, get_engine, local_time, md, require_admin
 
@@ -31,9 +31,10 @@ if use.budget_bytes:
                 text=f"{use.orders_bytes / use.budget_bytes:.0%} of the budget used")
 for warning in use.warnings:
     st.warning(md(warning), icon=":material/warning:")
-if use.days_left is not None:
-    st.caption(f"Kept lately: {use.bytes_per_day / 1e6:.1f} MB a day; the disk lasts about {use.days_left:,.0f} more "
-               "days at that rate.")
+if use.bytes_per_day > 0:
+    lasts = (f"; the disk lasts about {use.days_left:,.0f} more days at that rate" if use.days_left is not None
+             and use.days_left < 3650 else "")
+    st.caption(f"Kept in the last {RATE_DAYS} days: {use.bytes_per_day / 1e6:,.1f} MB a day{lasts}.")
 
 trashed = [o for o in store.list_orders(include_trashed=True) if o.trashed_at is not None]
 st.subheader(f"Orders in the trash ({len(trashed)})")
@@ -61,10 +62,20 @@ else:
     mine = engine.scheduler is not None and holder[0] == engine.scheduler.holder
     st.caption(f"Jobs run in `{holder[0]}`" + (" (this dashboard)" if mine else " (another process: the API or "
                                                                                "another dashboard)"))
+def job_state(j) -> str:  # noqa: ANN001 - JobStatus
+    if j.running:
+        return "running"
+    if not j.runs:
+        return "not run yet"
+    if j.error:
+        return "failed"
+    return "unavailable" if (j.result or "").startswith("not run") else "ok"
+
+
 statuses = job_status(store, jobs, engine.scheduler.current if engine.scheduler else None)
 st.dataframe(pd.DataFrame([{
-    "job": j.title, "schedule": j.schedule, "state": "running" if j.running else ("failed" if j.error else "ok")
-    if j.runs else "not run yet", "last run": local_time(j.last_started), "took (s)": j.duration_s,
+    "job": j.title, "schedule": j.schedule, "state": job_state(j), "last run": local_time(j.last_started),
+    "took (s)": j.duration_s,
     "result": j.error or j.result or "", "next run": local_time(j.next_run), "runs": j.runs, "failures": j.failures,
 } for j in statuses]), hide_index=True, width="stretch")
 for j in statuses:

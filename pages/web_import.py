@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
+from utils.stats_plots import human_bytes
 from utils.storage import OrderNumberError
 from utils.tools.importer import import_staged, preview_page
 from utils.tools.web_import import WebImportError
@@ -79,8 +80,9 @@ for i, cand in enumerate(ok):
     with cols[i % s.GALLERY_N_COLUMNS]:
         if cand.thumbnail:
             st.image(cand.thumbnail, width="stretch")
-        st.checkbox(f"{cand.width} × {cand.height} · {(cand.size or 0) / 1024:,.0f} KB · {cand.source}",
-                    value=ss.get(f"import_pick_{i}", True), key=f"import_pick_{i}", help=cand.url)
+        ss.setdefault(f"import_pick_{i}", True)
+        st.checkbox(f"{cand.width}×{cand.height} · {human_bytes(cand.size or 0)}", key=f"import_pick_{i}",
+                    help=f"{cand.source}: {cand.url}")
 if failed:
     with st.expander(f"{len(failed)} image(s) could not be fetched"):
         for c in failed:
