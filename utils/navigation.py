@@ -31,7 +31,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/gallery.py", "Gallery", ":material/photo_library:", "gallery", "operator"),
     PageSpec("pages/statistics_page.py", "Statistics", ":material/bar_chart:", "statistics", "admin"),
     PageSpec("pages/editor.py", "Editor", ":material/edit:", "editor", "admin"),
-    PageSpec("pages/web_import.py", "Import", ":material/travel_explore:", "import", "admin"),
+    PageSpec("pages/web_import.py", "Web import", ":material/travel_explore:", "import", "admin"),
     PageSpec("pages/extract.py", "Extract", ":material/movie:", "extract", "admin"),
     PageSpec("pages/upload.py", "Upload analysis", ":material/upload:", "upload", "admin"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings", "admin"),
