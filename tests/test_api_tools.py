@@ -3,7 +3,10 @@ a real page server, real images with known answers."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +39,17 @@ def station(tmp_path, monkeypatch):
     item = store.save_image(order, png_bytes(frame), None, utc_now(), width=320, height=240, suffix=".png")
     store.close_order(order.id)
     return store, empty, item, truth
+
+
+@contextlib.contextmanager
+def empty_hub(tmp_path: Path) -> Iterator[None]:
+    """An empty torch hub cache (torchvision's pretrained weights absent) for the block."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "empty-hub"))
+    try:
+        yield
+    finally:
+        torch.hub.set_dir(old)
 
 
 def get_image(base: str, url: str) -> Image.Image:
@@ -124,15 +138,11 @@ def test_labels_need_pretrained_weights_and_are_stored(station, tmp_path):
     from tests.test_labels import _seeded_mobilenet
 
     store, _, item, _ = station
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "empty-hub"))
-    try:
-        with serve(api.create_app(settings_for(store.export_dir, DESCRIPTOR_DOWNLOAD="false"))) as (base, _):
-            r = requests.post(f"{base}/images/{item.id}/labels", timeout=30)
-            assert r.status_code == 503 and "DESCRIPTOR_WEIGHTS_FILE" in r.json()["detail"]
-            assert requests.get(f"{base}/images/{item.id}/labels", timeout=10).json() == []
-    finally:
-        torch.hub.set_dir(old)
+    with empty_hub(tmp_path), serve(api.create_app(settings_for(store.export_dir, DESCRIPTOR_DOWNLOAD="false"))) \
+            as (base, _):
+        r = requests.post(f"{base}/images/{item.id}/labels", timeout=30)
+        assert r.status_code == 503 and "DESCRIPTOR_WEIGHTS_FILE" in r.json()["detail"]
+        assert requests.get(f"{base}/images/{item.id}/labels", timeout=10).json() == []
     weights = tmp_path / "mobilenet.pth"
     torch.save(_seeded_mobilenet().state_dict(), weights)
     s = settings_for(store.export_dir, DESCRIPTOR_WEIGHTS_FILE=str(weights), DESCRIPTOR_DOWNLOAD="false")
@@ -141,6 +151,57 @@ def test_labels_need_pretrained_weights_and_are_stored(station, tmp_path):
         assert len(made) == 5 and all(str(weights) in x["model"] for x in made)
         assert [x["score"] for x in made] == sorted((x["score"] for x in made), reverse=True)
         assert requests.get(f"{base}/images/{item.id}/labels", timeout=10).json() == made
+
+
+def test_objects_need_detector_weights_and_a_saved_version_lists_its_boxes(station, tmp_path):
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    store, _, item, _ = station
+    with empty_hub(tmp_path), serve(api.create_app(settings_for(store.export_dir, DESCRIPTOR_DOWNLOAD="false"))) \
+            as (base, _):
+        r = requests.post(f"{base}/images/{item.id}/objects", json={}, timeout=30)
+        assert r.status_code == 503 and "DETECTOR_WEIGHTS_FILE" in r.json()["detail"]
+    torch.manual_seed(11)
+    weights = tmp_path / "ssdlite.pth"
+    torch.save(ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).state_dict(), weights)
+    s = settings_for(store.export_dir, DETECTOR_WEIGHTS_FILE=str(weights), DESCRIPTOR_DOWNLOAD="false")
+    with serve(api.create_app(s)) as (base, _):
+        assert requests.post(f"{base}/images/{item.id}/objects", json={"min_score": 2}, timeout=10).status_code == 422
+        seen = requests.post(f"{base}/images/{item.id}/objects", json={"min_score": 0.0}, timeout=60).json()
+        assert str(weights) in seen["model"] and seen["version"] is None and seen["objects"]  # untrained: weak boxes
+        for obj in seen["objects"]:
+            x0, y0, x1, y1 = obj["box"]
+            assert 0 <= x0 <= x1 <= 320 and 0 <= y0 <= y1 <= 240 and 0 <= obj["score"] <= 1
+        assert store.versions_of([item.id]) == {}  # looking keeps nothing
+        top = max(o["score"] for o in seen["objects"])
+        kept = requests.post(f"{base}/images/{item.id}/objects", json={"min_score": top, "save": True},
+                             timeout=60).json()
+        assert len(kept["objects"]) >= 1 and all(o["score"] >= top for o in kept["objects"])
+        version = kept["version"]
+        assert version["kind"] == "version" and version["source_image_id"] == item.id
+        assert (version["width"], version["height"]) == (320, 240)
+        listed = store.get_image(version["id"]).operation
+        assert listed["name"] == "objects" and [o["name"] for o in listed["objects"]] == \
+            [o["name"] for o in kept["objects"]]
+        drawn = np.asarray(get_image(base, version["file_url"]).convert("RGB")).astype(int)
+        before = np.asarray(Image.open(item.path).convert("RGB")).astype(int)
+        assert (np.abs(drawn - before).sum(axis=2) > 60).any()  # the boxes are drawn on a copy
+        assert np.array_equal(np.asarray(Image.open(item.path).convert("RGB")), before)  # the source is untouched
+
+
+def test_boxes_are_drawn_on_their_edges_with_their_names():
+    from utils.tools.labels import Detection
+    from utils.tools.service import draw_detections
+
+    img = Image.new("RGB", (400, 300), (40, 90, 40))
+    drawn = np.asarray(draw_detections(img, [Detection("cup", 0.87, (100.0, 120.0, 300.0, 260.0))])).astype(int)
+    orange = (np.abs(drawn - np.array([255, 64, 0])).sum(axis=2) < 30)
+    assert orange[120:261, 100].all() and orange[120:261, 300].all() and orange[260, 100:301].all()
+    assert not orange[125:255, 105:295].any()  # the inside stays the image
+    assert orange[100:120, 100:130].mean() > 0.4  # the name's tag sits on the box's top edge, above it
+    white = (drawn.min(axis=2) > 200)
+    assert white[95:120, 100:200].any() and not white[125:, :].any()  # its white letters, nowhere else
+    assert np.array_equal(np.asarray(img), np.full((300, 400, 3), (40, 90, 40), dtype=np.uint8))  # a copy
 
 
 def test_import_a_page_into_a_collection_once(tmp_path):

@@ -291,6 +291,7 @@ def test_detector_without_weights_says_how_to_get_them(empty_hub, tmp_path, mobi
         message = str(err.value)
         assert message.startswith("No pretrained weights for the detector")
         assert SSDLITE_FILE in message and str(Path(torch.hub.get_dir()) / "checkpoints") in message
+        assert "DETECTOR_WEIGHTS_FILE" in message  # the setting to point at a copy
         if weights_file is not None:
             assert str(weights_file) in message
     assert "does not fit SSDlite320-MobileNetV3-large" in message  # a classifier's weights are not a detector's

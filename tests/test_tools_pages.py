@@ -125,6 +125,29 @@ def test_editor_says_why_labels_are_not_offered(station, tmp_path):
     (info,) = [t for t in texts(at.info) if "Labels are not offered" in t]
     assert "DESCRIPTOR_WEIGHTS_FILE" in info and "untrained" in info
     assert not any(b.key == "editor_label" for b in at.button)
+    assert any("Object boxes are not offered" in t and "DETECTOR_WEIGHTS_FILE" in t for t in texts(at.caption))
+    assert not any(b.key == "editor_detect" for b in at.button)
+
+
+def test_editor_finds_objects_with_the_detector_weights_and_keeps_the_boxes(station, tmp_path, monkeypatch):
+    import torch
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    torch.manual_seed(11)
+    weights = tmp_path / "ssdlite.pth"
+    torch.save(ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).state_dict(), weights)
+    monkeypatch.setenv("DETECTOR_WEIGHTS_FILE", str(weights))
+    store, _, item, _ = station
+    at = editor(item.id)
+    assert any(str(weights) in t for t in texts(at.caption))  # which detector runs
+    at.button(key="editor_detect").click().run()  # untrained: every score ~1 %, none at the 50 % default
+    assert any("No object scores 50% or more" in t for t in texts(at.info)), texts(at.error)
+    assert "0 object(s)" in captions(at) and store.versions_of([item.id]) == {}
+    at.slider(key="editor_det_score").set_value(0.05).run()
+    at.checkbox(key="editor_det_save").check().run()
+    at.button(key="editor_detect").click().run()
+    assert any("No object scores 5% or more" in t and "Nothing was kept" in t for t in texts(at.info))
+    assert store.versions_of([item.id]) == {} and not at.success  # no copy of an image without boxes
 
 
 def test_gallery_shows_versions_beside_their_source_searches_labels_and_keeps(station):

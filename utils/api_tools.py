@@ -7,6 +7,9 @@
   "rect": [x0, y0, x1, y1], "output": "transparent|white|colour", "colour": "#00b140"}``: the cut-out as a version.
 * ``POST /images/{id}/style`` ``{"preset": "cartoon"}`` or ``{"neural": true}`` (STYLE_MODEL_FILE).
 * ``GET /images/{id}/versions``; ``GET /images/{id}/labels``; ``POST /images/{id}/labels`` (label it now).
+* ``POST /images/{id}/objects`` ``{"min_score": 0.5, "save": false}``: COCO objects with boxes (the detector's
+  weights: DETECTOR_WEIGHTS_FILE or torchvision's in the torch hub cache); with ``save`` the image with the boxes
+  drawn is kept as a version.
 * ``POST /imports`` ``{"url": "https://...", "collection": "name", "select": ["image URL", ...]}``.
 * ``GET /jobs``: each scheduled job's last run, result, error and next run; which process holds the lease.
 
@@ -61,6 +64,23 @@ class StyleRequest(BaseModel):
     neural: bool = Field(False, description="use the neural style model (STYLE_MODEL_FILE)")
 
 
+class ObjectsRequest(BaseModel):
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="lowest score of an object reported (0..1)")
+    save: bool = Field(False, description="keep the image with the boxes drawn as a version")
+
+
+class ObjectOut(BaseModel):
+    name: str = Field(description="COCO class")
+    score: float = Field(description="confidence 0..1")
+    box: tuple[float, float, float, float] = Field(description="x0, y0, x1, y1 in the image's pixels")
+
+
+class ObjectsOut(BaseModel):
+    model: str
+    objects: list[ObjectOut]
+    version: Any = Field(None, description="the version with the boxes drawn (save: true), else null")
+
+
 class ImportRequest(BaseModel):
     url: str = Field(description="the web page (http/https)")
     collection: str = Field(description="the collection the images go into (made if new)")
@@ -89,9 +109,9 @@ def tools_router(settings: Settings, store: Callable[[], Store], auth: list[Any]
                  image_out: Callable[[ImageRecord], Any], image_model: type[BaseModel]) -> APIRouter:
     """The routes above, using ``store()`` and answering images as ``image_out(rec)``."""
     from utils.tools.background import BackgroundError
-    from utils.tools.labels import LabelsUnavailable
+    from utils.tools.labels import DetectorUnavailable, LabelsUnavailable
     from utils.tools.ops import RecipeError
-    from utils.tools.service import ToolsBusy, cut_out, edit, label
+    from utils.tools.service import ToolsBusy, cut_out, detect_objects, edit, get_detector, label
     from utils.tools.versions import ToolInputError
 
     router = APIRouter()
@@ -183,6 +203,24 @@ def tools_router(settings: Settings, store: Callable[[], Store], auth: list[Any]
         except ToolsBusy as err:
             raise HTTPException(503, str(err), headers={"Retry-After": "10"}) from None
         return [LabelOut(name=n, score=sc, model=m) for n, sc, m in labels]
+
+    @router.post("/images/{image_id}/objects", response_model=ObjectsOut, tags=["image tools"], dependencies=write)
+    def objects(image_id: ImageId, body: ObjectsRequest) -> Any:
+        """COCO objects in the image with their boxes (SSDlite320-MobileNetV3-large); with ``save`` the image with
+        the boxes drawn becomes a new version."""
+        rec = source(image_id)
+        try:
+            detector = get_detector(settings)
+            found, _, version = detect_objects(store(), settings, rec.id, body.min_score, save=body.save, wait=30)
+        except DetectorUnavailable as err:
+            raise HTTPException(503, f"object detection is unavailable: {err}") from None
+        except ToolInputError as err:
+            raise HTTPException(422, str(err)) from None
+        except ToolsBusy as err:
+            raise HTTPException(503, str(err), headers={"Retry-After": "10"}) from None
+        return {"model": detector.model_name,
+                "objects": [ObjectOut(name=d.name, score=d.score, box=d.box) for d in found],
+                "version": image_out(version) if version is not None else None}
 
     @router.post("/imports", status_code=201, tags=["import"], dependencies=write)
     def import_from_page(body: ImportRequest) -> Any:

@@ -348,7 +348,7 @@ def load_detector(weights_file: Path | None, allow_download: bool) -> Detector:
         allow_download,
         SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
         "the detector (SSDlite320-MobileNetV3-large COCO)",
-        "the detector's weights file",
+        "DETECTOR_WEIGHTS_FILE",
         DetectorUnavailable,
     )
     logger.info("Detector: %s", detector.model_name)

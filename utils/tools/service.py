@@ -5,7 +5,8 @@ the tool and keeps the result as a version (:mod:`utils.tools.versions`); the so
   operations too); :func:`edit_order` applies one recipe to every image of an order (batch, with progress).
 * :func:`cut_out` removes the background (:mod:`utils.tools.background`), by default against the order's first
   frame (the empty station), which a fixed camera offers.
-* :func:`label` labels one image now (:mod:`utils.tools.labels`; the scheduled job labels the others).
+* :func:`label` labels one image now (:mod:`utils.tools.labels`; the scheduled job labels the others);
+  :func:`detect_objects` finds COCO objects with boxes where the detector's weights are present.
 
 At most :data:`MAX_PARALLEL_TOOLS` tools run at once in a process (they use the CPU fully); a call that waits longer
 than ``wait`` seconds gets :class:`ToolsBusy`.
@@ -172,32 +173,87 @@ def cut_out(store: Store, settings: Settings, image_id: int, *, method: str = "a
     return cut.image, rec, cut.method
 
 
-_labelers: dict[tuple[str, bool], Any] = {}
-_labeler_missing: dict[tuple[str, bool], tuple[float, Exception]] = {}
-_labeler_lock = threading.Lock()
+_models: dict[tuple[str, str, bool], Any] = {}
+_models_missing: dict[tuple[str, str, bool], tuple[float, Exception]] = {}
+_models_lock = threading.Lock()
 RETRY_WEIGHTS_S = 300.0  # weights found missing are looked for again after this long (someone may copy them in)
 
 
-def get_labeler(settings: Settings) -> Any:
-    """The process's labeller for these settings (loaded once); raises
-    :class:`utils.tools.labels.LabelsUnavailable` saying why and how to get the weights (the answer is remembered
-    for :data:`RETRY_WEIGHTS_S`, so pages that ask at every rerun do not search and log each time)."""
-    from utils.tools.labels import LabelsUnavailable, load_labeler
-
-    key = (str(settings.DESCRIPTOR_WEIGHTS_FILE or ""), settings.DESCRIPTOR_DOWNLOAD)
-    with _labeler_lock:
-        if key in _labelers:
-            return _labelers[key]
-        missing = _labeler_missing.get(key)
+def _cached_model(kind: str, weights_file: Any, allow_download: bool, load: Callable[[Any, bool], Any],
+                  unavailable: type[Exception]) -> Any:
+    """The process's model of ``kind`` for these weight sources, loaded once; a failure (``unavailable``) is
+    remembered for :data:`RETRY_WEIGHTS_S`, so pages that ask at every rerun do not search and log each time."""
+    key = (kind, str(weights_file or ""), allow_download)
+    with _models_lock:
+        if key in _models:
+            return _models[key]
+        missing = _models_missing.get(key)
         if missing is not None and time.monotonic() - missing[0] < RETRY_WEIGHTS_S:
             raise missing[1]
         try:
-            _labelers[key] = load_labeler(settings.DESCRIPTOR_WEIGHTS_FILE, settings.DESCRIPTOR_DOWNLOAD)
-        except LabelsUnavailable as err:
-            _labeler_missing[key] = (time.monotonic(), err)
+            _models[key] = load(weights_file, allow_download)
+        except unavailable as err:
+            _models_missing[key] = (time.monotonic(), err)
             raise
-        _labeler_missing.pop(key, None)
-        return _labelers[key]
+        _models_missing.pop(key, None)
+        return _models[key]
+
+
+def get_labeler(settings: Settings) -> Any:
+    """The process's labeller (MobileNetV3-small's ImageNet head, the descriptor's weights); raises
+    :class:`utils.tools.labels.LabelsUnavailable` saying why and how to get the weights."""
+    from utils.tools.labels import LabelsUnavailable, load_labeler
+
+    return _cached_model("labels", settings.DESCRIPTOR_WEIGHTS_FILE, settings.DESCRIPTOR_DOWNLOAD, load_labeler,
+                         LabelsUnavailable)
+
+
+def get_detector(settings: Settings) -> Any:
+    """The process's object detector (SSDlite320-MobileNetV3-large, COCO; ``DETECTOR_WEIGHTS_FILE`` or
+    torchvision's weights in the torch hub cache); raises :class:`utils.tools.labels.DetectorUnavailable`."""
+    from utils.tools.labels import DetectorUnavailable, load_detector
+
+    return _cached_model("detector", settings.DETECTOR_WEIGHTS_FILE, settings.DESCRIPTOR_DOWNLOAD, load_detector,
+                         DetectorUnavailable)
+
+
+def draw_detections(img: Any, detections: list[Any]) -> Any:
+    """A copy of ``img`` (RGB) with each detection's box and "name score" drawn on it."""
+    from PIL import ImageDraw
+
+    out = img.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    width = max(2, round(max(out.size) / 400))
+    for det in detections:
+        x0, y0, x1, y1 = det.box
+        draw.rectangle((x0, y0, x1, y1), outline=(255, 64, 0), width=width)
+        text = f"{det.name} {det.score:.0%}"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font_size=max(12, 6 * width))
+        y = max(0, y0 - (bottom - top) - 2 * width)  # above the box, or inside it at the image's top edge
+        draw.rectangle((x0, y, x0 + (right - left) + 2 * width, y + (bottom - top) + 2 * width), fill=(255, 64, 0))
+        draw.text((x0 + width - left, y + width - top), text, fill=(255, 255, 255), font_size=max(12, 6 * width))
+    return out
+
+
+def detect_objects(store: Store, settings: Settings, image_id: int, min_score: float = 0.5, *, save: bool = False,
+                   wait: float | None = 60.0) -> tuple[list[Any], Any, ImageRecord | None]:
+    """COCO objects in the image with boxes: (detections best first, the image with the boxes drawn, its version or
+    None). With ``save`` the drawn image is kept as a version whose operation lists the boxes (not when nothing
+    was found)."""
+    detector = get_detector(settings)
+    src = _source(store, image_id)
+    with tool_slot(wait):
+        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        found = detector.detect(img, min_score=min_score)
+        drawn = draw_detections(img, found)
+    if not save or not found:  # nothing found: nothing to keep (a copy of the image would only be clutter)
+        return found, drawn, None
+    boxes = [{"name": d.name, "score": round(float(d.score), 4), "box": [round(float(v), 1) for v in d.box]}
+             for d in found]
+    operation = {"name": "objects", "min_score": min_score, "objects": boxes,
+                 "description": f"{len(found)} object(s) found (score >= {min_score:.0%}), boxes drawn"}
+    rec = save_version(store, src, drawn, operation, detector.model_name, settings.IMAGE_SAVE_QUALITY)
+    return found, drawn, rec
 
 
 def label(store: Store, settings: Settings, image_id: int, k: int = 5,
