@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.servers import postgres_server, postgres_url, s3_server, s3_bucket  # noqa: F401
+
 ORIGINAL_TOYDATA = ROOT.parent / "shared" / "datasets" / "original-toydata"
 PROJECT_TOYDATA = ROOT / "toydata"
 
