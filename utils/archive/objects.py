@@ -458,7 +458,7 @@ class S3ObjectStore(ObjectStore):
                 )
             if code == "NoSuchBucket":
                 return self._bucket_missing()
-            if code in ("NoSuchKey", "404") or (status == 404 and key is not None):
+            if key is not None and (code in ("NoSuchKey", "404") or status == 404):
                 return ObjectNotFound(f"no object {key} in {self.describe()}")
             if code in _DIGEST_CODES:
                 return ObjectStoreError(
@@ -544,6 +544,8 @@ class S3ObjectStore(ObjectStore):
         return digest.hex()
 
     def head(self, key: str) -> ObjectInfo | None:
+        """Size and MD5 (from the ``md5`` metadata written by ``put_file``, else a plain ETag); None when absent
+        (also when the bucket is: a HEAD answer has no body to tell them apart; ``check()`` does)."""
         from botocore.exceptions import ClientError
 
         full = self._full(key)
