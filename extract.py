@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from utils.config import ConfigError, load_settings
     from utils.extract import ExtractError, extract
     from utils.logs import setup_logging
-    from utils.storage import OrderNumberError, StorageError, Store
+    from utils.storage import OrderNumberError, StorageError, store_for
 
     env = dict(os.environ)
     if args.export_dir is not None:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         descriptor = load_descriptor(settings.DESCRIPTOR_WEIGHTS_FILE, settings.DESCRIPTOR_DOWNLOAD,
                                      settings.DESCRIPTOR_FALLBACK, settings.TORCH_NUM_THREADS,
                                      mode=settings.DECISION_MODE)
-        store = Store(settings.EXPORT_DIR, settings.database_path)
+        store = store_for(settings)
         show = _progress_bar if sys.stderr.isatty() and not args.json else None
         result = extract(args.source, store, descriptor, settings, order_number=args.order,
                          threshold=args.threshold, progress=show)

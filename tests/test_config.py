@@ -82,6 +82,11 @@ def test_camera_kind_precedence():
         ({"CAMERA_ADDRESS": "ftp://cam"}, "http://"),
         ({"CAMERA_TIMEOUT": "-1"}, "CAMERA_TIMEOUT"),
         ({"LOGGING_LEVEL": "LOUD"}, "LOGGING_LEVEL"),
+        ({"STATION_NAME": "pack 3/a"}, "STATION_NAME: use 1 to 64 letters, digits, - _ ."),
+        ({"STORAGE_URL": "s3://b/p"}, "CENTRAL_DATABASE_URL and STORAGE_URL go together"),
+        ({"CENTRAL_DATABASE_URL": "postgresql+psycopg://a@h/db"}, "CENTRAL_DATABASE_URL and STORAGE_URL go together"),
+        ({"STORAGE_URL": "ftp://x/y", "CENTRAL_DATABASE_URL": "sqlite:///x"}, "use s3://bucket/prefix"),
+        ({"STORAGE_URL": "s3:///prefix", "CENTRAL_DATABASE_URL": "sqlite:///x"}, "name the bucket"),
     ],
 )
 def test_bad_values_name_the_variable(env, needle):
@@ -117,3 +122,14 @@ def test_bad_configuration_stops_the_engine_cli_with_a_message(tmp_path):
                         env={"PATH": "/usr/bin:/bin", "EXPORT_DIR": str(tmp_path / "export")},
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "CAMERA_SOURCE" in ok.stdout
+
+
+def test_the_archive_settings_and_the_station_name():
+    s = load_settings({"STATION_NAME": "pack-3", "CENTRAL_DATABASE_URL": "postgresql+psycopg://st:pw@h/archive",
+                       "STORAGE_URL": "s3://plant-images/line-1", "S3_SECRET_ACCESS_KEY": "very-secret"})
+    assert s.archive_enabled and s.STATION_NAME == "pack-3"
+    assert "pw" not in repr(s) and "very-secret" not in repr(s)  # secrets never printed
+    assert not load_settings({}).archive_enabled
+    default = load_settings({}).STATION_NAME  # the host name, cut to a valid name
+    assert default and load_settings({"STATION_NAME": default}).STATION_NAME == default
+    assert dict((n, d) for n, d, _ in settings_table())["STATION_NAME"] == ""  # the README shows no machine's name

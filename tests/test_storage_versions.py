@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from datetime import timedelta
 
 import cv2
@@ -206,8 +207,9 @@ CREATE INDEX images_order ON images(order_id, state);
 """
 
 
-def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path):
-    export = tmp_path / "export"
+def make_version_1_database(export: Path) -> Path:
+    """An export folder with the database as the version-1 schema left it: one closed order, one kept image and one
+    in the trash; returns the database file."""
     (export / ".capture").mkdir(parents=True)
     (export / "OLD-1").mkdir()
     (export / "OLD-1" / "trash").mkdir()
@@ -226,7 +228,12 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path
     con.execute("PRAGMA user_version = 1")
     con.commit()
     con.close()
+    return db
 
+
+def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path):
+    export = tmp_path / "export"
+    db = make_version_1_database(export)
     store = Store(export)
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     (order,) = store.list_orders()
@@ -244,6 +251,21 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path
     store.set_labels(1, [("carton", 0.5)], "m")
     Store(export)
     assert len(store.images(order.id)) == 2
+
+
+def test_an_older_database_gets_the_station_name_and_its_rows_are_queued_for_the_archive_once(tmp_path):
+    export = tmp_path / "export"
+    make_version_1_database(export)
+    Store(export).close()  # upgraded without a station (a station on its own)
+    store = Store(export, station="pack-3", outbox=True)
+    (order,) = store.list_orders()
+    assert order.station == "pack-3" and {store.get_image(i).station for i in (1, 2)} == {"pack-3"}
+    assert store.outbox_backlog().images == 0  # nothing recorded before the archive was set up ...
+    assert store.outbox_backfill() == 3  # ... until the sync catches up: the order, the kept and the trashed image
+    assert store.outbox_backfill() == 0  # queued once
+    assert store.outbox_backlog().images == 2 and store.outbox_backlog().orders == 1
+    new, _ = store.open_order("NEW-1")
+    assert new.station == "pack-3" and store.outbox_backlog().orders == 2
 
 
 def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +36,13 @@ CameraSourceKind = Literal["auto", "basler", "snapshot", "folder", "opencv"]
 SAVE_OPTIONS = ("distinct images", "video")
 
 _NONE_STRINGS = {"", "none", "null"}
+_STATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _default_station() -> str:
+    """The host name, cut to what a station name may hold."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()).strip("-.") or "station"
+    return name[:64]
 
 
 def _none_if_empty(value: Any) -> Any:
@@ -336,6 +345,47 @@ class Settings(BaseSettings):
         description="Warn (Settings page, log) when the disk of EXPORT_DIR has less free space than this percentage.",
     )
 
+    # ---- several stations, one archive (utils/archive) ----
+    APP_MODE: Literal["station", "central"] = Field(
+        "station",
+        description="station: a camera PC (capture, its own gallery; syncs into the archive where one is set). "
+        "central: the office's view of the archive (every station's orders and images; no camera); needs "
+        "CENTRAL_DATABASE_URL and STORAGE_URL.",
+    )
+    STATION_NAME: str = Field(
+        default_factory=_default_station,
+        description="This station's name, on every order and image in the central archive (letters, digits, "
+        "- _ .; at most 64). Default: the computer's host name.",
+    )
+    CENTRAL_DATABASE_URL: SecretStr | None = Field(
+        None,
+        description="The central archive's database (SQLAlchemy URL), e.g. "
+        "postgresql+psycopg://station:secret@archive.plant.local/archive. With STORAGE_URL it turns on the sync: "
+        "every kept image goes there too (the station never waits for it). Empty: this station is on its own.",
+    )
+    STORAGE_URL: str | None = Field(
+        None,
+        description="Where the central archive keeps the image files: s3://bucket/prefix (S3_* settings) or a folder "
+        "(a path or file:///path, e.g. a mounted share). Needs CENTRAL_DATABASE_URL.",
+    )
+    S3_ENDPOINT_URL: str | None = Field(
+        None, description="S3-compatible endpoint, e.g. http://archive.plant.local:8333 (empty: AWS)."
+    )
+    S3_REGION: str = Field("us-east-1", description="S3 region.")
+    S3_ACCESS_KEY_ID: str | None = Field(None, description="S3 access key id.")
+    S3_SECRET_ACCESS_KEY: SecretStr | None = Field(None, description="S3 secret access key.")
+    S3_CREATE_BUCKET: bool = Field(
+        False, description="Create the bucket of STORAGE_URL when it does not exist (else: an error saying so)."
+    )
+    SYNC_INTERVAL_S: float = Field(
+        2.0, gt=0, le=3600, description="Seconds the sync waits for new images when it has nothing to send."
+    )
+    SYNC_BACKOFF_MAX_S: float = Field(
+        60.0, gt=0, le=3600,
+        description="Longest wait between two tries while the central archive cannot be reached (the wait doubles "
+        "from 1 s up to this).",
+    )
+
     @field_validator(
         "GALLERY_OVERALL_HEIGHT",
         "CAMERA_ADDRESS",
@@ -463,6 +513,26 @@ class Settings(BaseSettings):
             raise ValueError("use an http:// or https:// address")
         return value
 
+    @field_validator("STATION_NAME")
+    @classmethod
+    def _station_name(cls, value: str) -> str:
+        value = value.strip()
+        if not _STATION_RE.fullmatch(value):
+            raise ValueError("use 1 to 64 letters, digits, - _ . (it names the station's folder in the archive), "
+                             "e.g. packing-3")
+        return value
+
+    @field_validator("STORAGE_URL")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "://" in value and not value.startswith(("s3://", "file:///")):
+            raise ValueError("use s3://bucket/prefix, file:///path or a folder path")
+        if value.startswith("s3://") and not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError("name the bucket: s3://bucket/prefix")
+        return value
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _sqlite_url(cls, value: str | None) -> str | None:
@@ -480,6 +550,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
+        if self.APP_MODE == "central" and not (self.CENTRAL_DATABASE_URL and self.STORAGE_URL):
+            raise ValueError("APP_MODE=central shows the central archive: set CENTRAL_DATABASE_URL and STORAGE_URL")
+        if bool(self.CENTRAL_DATABASE_URL) != bool(self.STORAGE_URL):
+            raise ValueError("CENTRAL_DATABASE_URL and STORAGE_URL go together: the archive needs a database for the "
+                             "rows and a store for the files (set both, or neither for a station on its own)")
         if self.OPTIONS_TH_MIN >= self.OPTIONS_TH_MAX:
             raise ValueError("OPTIONS_TH_MIN must be smaller than OPTIONS_TH_MAX")
         if (self.OPTIONS_TH_MAX - self.OPTIONS_TH_MIN) / self.OPTIONS_TH_INC > MAX_THRESHOLD_STEPS:
@@ -505,6 +580,16 @@ class Settings(BaseSettings):
         return self
 
     # ---- derived values ----
+    @property
+    def archive_configured(self) -> bool:
+        """Whether a central archive is set (CENTRAL_DATABASE_URL and STORAGE_URL)."""
+        return bool(self.CENTRAL_DATABASE_URL and self.STORAGE_URL)
+
+    @property
+    def archive_enabled(self) -> bool:
+        """Whether this station syncs into the central archive (a station with the archive set)."""
+        return self.APP_MODE == "station" and self.archive_configured
+
     @property
     def database_path(self) -> Path:
         """File of the SQLite database."""
@@ -565,7 +650,9 @@ class Settings(BaseSettings):
         return self.TEST_DATA_FOLDER if self.TEST_DATA_FOLDER is not None else DEFAULT_TOYDATA
 
 
-SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN"}
+MACHINE_DEFAULTS = {"STATION_NAME"}  # defaults that differ from machine to machine
+SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN", "CENTRAL_DATABASE_URL",
+                   "S3_SECRET_ACCESS_KEY"}
 
 
 class ConfigError(ValueError):
@@ -631,7 +718,8 @@ def settings_table() -> list[tuple[str, str, str]]:
     """(name, default, description) of every setting, for the README and the UI."""
     rows = []
     for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
+        machine_dependent = name in MACHINE_DEFAULTS  # the description says what it defaults to
+        default = None if machine_dependent else field.get_default(call_default_factory=True)
         if hasattr(default, "model_dump"):
             default = json.dumps(default.model_dump(exclude_none=True))
         rows.append((name, "" if default is None else str(default), field.description or ""))

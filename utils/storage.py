@@ -29,15 +29,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Callable, Collection
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
 from utils.files import atomic_write_bytes, fsync_dir, is_temp_file
 
+if TYPE_CHECKING:
+    from utils.config import Settings
+
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TRASH_FOLDER = "trash"
 Mode = Literal["distinct images", "video"]
 ImageKind = Literal["capture", "version", "import"]
@@ -143,6 +146,24 @@ _MIGRATIONS: dict[int, list[str]] = {
             holder TEXT NOT NULL,
             expires_at REAL NOT NULL
         )""",
+    ],
+    3: [  # several stations, one archive: the station on every row, a durable outbox for the sync
+        "ALTER TABLE orders ADD COLUMN station TEXT",
+        "ALTER TABLE orders ADD COLUMN synced_at TEXT",
+        "ALTER TABLE images ADD COLUMN station TEXT",
+        "ALTER TABLE images ADD COLUMN synced_at TEXT",
+        """CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entity TEXT NOT NULL CHECK (entity IN ('order', 'image')),
+            entity_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            failed_at TEXT,
+            done_at TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox(done_at, failed_at, id)",
+        "CREATE INDEX IF NOT EXISTS images_unsynced ON images(synced_at)",
     ],
 }
 
@@ -275,6 +296,8 @@ class OrderRecord:
     kind: str = "capture"  # capture (an order) or import (a collection of images from web pages)
     keep: bool = False  # never removed by retention
     trashed_at: datetime | None = None  # removed by retention (folder in the trash), purged later
+    station: str | None = None  # the station that captured it (STATION_NAME)
+    synced_at: datetime | None = None  # when the central archive last confirmed it
 
     @property
     def is_open(self) -> bool:
@@ -306,10 +329,34 @@ class ImageRecord:
     tool: str | None = None  # the library / model that ran
     source_url: str | None = None
     trashed_at: datetime | None = None
+    station: str | None = None
+    synced_at: datetime | None = None  # when the central archive last confirmed it
 
     @property
     def is_version(self) -> bool:
         return self.kind == "version"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One change waiting for the central archive."""
+
+    id: int
+    entity: str  # "order" or "image"
+    entity_id: int
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """What waits for the central archive."""
+
+    images: int  # waiting to be sent (the failed ones not counted)
+    orders: int
+    failed: int  # changes that will not be sent (their file is gone); listed until someone looks
+    oldest: datetime | None
+    last_error: str | None
 
 
 class StorageError(RuntimeError):
@@ -356,11 +403,24 @@ MIN_FREE_BYTES = 512 * 1024
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
+def store_for(settings: Settings) -> "Store":
+    """The store of these settings: EXPORT_DIR, the database, STATION_NAME, and the outbox where the station syncs
+    into a central archive."""
+    return Store(settings.EXPORT_DIR, settings.database_path, station=settings.STATION_NAME,
+                 outbox=settings.archive_enabled)
+
+
 class Store:
     """SQLite metadata + image files of all orders. Thread-safe (one connection per thread)."""
 
-    def __init__(self, export_dir: Path, db_path: Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(self, export_dir: Path, db_path: Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S,
+                 *, station: str | None = None, outbox: bool = False) -> None:
+        """``station``: STATION_NAME, written on every new order and image (and on older rows without one);
+        ``outbox``: record every change for the sync into the central archive (:mod:`utils.archive.sync`)."""
         self.export_dir = Path(export_dir)
+        self.station = station
+        self.outbox = outbox
+        self.listeners: list[Callable[[], None]] = []  # called after a commit that queued a change for the sync
         self.db_path = Path(db_path) if db_path is not None else default_database_path(self.export_dir)
         self.busy_timeout_s = busy_timeout_s
         try:
@@ -376,6 +436,10 @@ class Store:
                 con = self._con()
                 con.executescript(_SCHEMA)  # runs in its own transaction
             self._migrate()
+            if station is not None:
+                with self._tx() as con:  # rows from before the station had a name (or before schema 3)
+                    con.execute("UPDATE orders SET station = ? WHERE station IS NULL", (station,))
+                    con.execute("UPDATE images SET station = ? WHERE station IS NULL", (station,))
         except sqlite3.Error as err:
             self.close()
             raise StorageError(self.open_problem(err)) from err
@@ -474,8 +538,12 @@ class Store:
             return self.con
 
         def __exit__(self, exc_type, exc, tb) -> None:
+            notify, self.store._local.notify = getattr(self.store._local, "notify", False), False
             try:
                 self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+                if notify and exc_type is None:
+                    for listener in list(self.store.listeners):
+                        listener()
             except sqlite3.Error:
                 if self.con.in_transaction:  # a failed COMMIT (disk full) leaves the transaction open
                     try:
@@ -515,6 +583,8 @@ class Store:
             kind=row["kind"],
             keep=bool(row["keep"]),
             trashed_at=_dt(row["trashed_at"]),
+            station=row["station"],
+            synced_at=_dt(row["synced_at"]),
         )
 
     @property
@@ -570,6 +640,7 @@ class Store:
                     (threshold, images_per_second, row["id"]),
                 )
                 order_id, resumed = row["id"], True
+                self._enqueue(con, "order", [order_id])
                 (self.export_dir / row["folder"]).mkdir(parents=True, exist_ok=True)
             else:
                 if number.casefold() in self.reserved_names():
@@ -590,12 +661,14 @@ class Store:
                 now = _ts(utc_now())
                 cur = con.execute(
                     "INSERT INTO orders (order_number, folder, mode, status, started_at, closed_at, threshold, "
-                    "images_per_second, resolution, camera, descriptor, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "images_per_second, resolution, camera, descriptor, kind, station) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (number, folder, mode, "closed" if kind == "import" else "open", now,
                      now if kind == "import" else None, threshold, images_per_second, resolution, camera, descriptor,
-                     kind),
+                     kind, self.station),
                 )
                 order_id, resumed = int(cur.lastrowid), False  # type: ignore[arg-type]
+                self._enqueue(con, "order", [order_id])
         order = self.get_order(order_id)
         logger.info("%s order %s in %s", "Resumed" if resumed else "Opened", number, order.folder)
         return order, resumed
@@ -631,6 +704,7 @@ class Store:
                 "video_frames = COALESCE(?, video_frames), video_fps = COALESCE(?, video_fps) WHERE id = ?",
                 (_ts(utc_now()), video_file, video_frames, video_fps, order_id),
             )
+            self._enqueue(con, "order", [order_id])
         return self.get_order(order_id)
 
     @_as_storage_error
@@ -645,6 +719,7 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in values)
         with self._tx() as con:
             con.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
+            self._enqueue(con, "order", [order_id])
 
     # -- images
     def _image(self, row: sqlite3.Row, folder: Path) -> ImageRecord:
@@ -670,6 +745,8 @@ class Store:
             tool=row["tool"],
             source_url=row["source_url"],
             trashed_at=_dt(row["trashed_at"]),
+            station=row["station"],
+            synced_at=_dt(row["synced_at"]),
         )
 
     def save_image(
@@ -718,10 +795,10 @@ class Store:
                     name = f"{seq:05d}_{stamp}{suffix}"
                 cur = con.execute(
                     "INSERT INTO images (order_id, seq, file_name, state, captured_at, width, height, size_bytes, "
-                    "distance, forced, camera, features, kind, source_image_id, operation, tool, source_url) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "distance, forced, camera, features, kind, source_image_id, operation, tool, source_url, station) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (order.id, seq, name, _ts(captured_at), width, height, len(data), d, int(forced), camera, blob,
-                     kind, None if source is None else source.id, op_json, tool, source_url),
+                     kind, None if source is None else source.id, op_json, tool, source_url, self.station),
                 )
                 image_id = int(cur.lastrowid)  # type: ignore[arg-type]
         except sqlite3.Error as err:
@@ -742,6 +819,7 @@ class Store:
         try:
             with self._tx() as con:
                 con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+                self._enqueue(con, "image", [image_id])
         except sqlite3.Error as err:
             # not confirmed (locked by another process, disk full): take the file back so that files and rows
             # agree now; the caller keeps the scene on a later frame. (A crash right here is different: the file
@@ -896,6 +974,7 @@ class Store:
                     rec.path.replace(trash / rec.file_name)
                 with self._tx() as con:
                     con.execute("UPDATE images SET state = 'trashed', trashed_at = ? WHERE id = ?", (now, rec.id))
+                    self._enqueue(con, "image", [rec.id])
             moved += 1
         fsync_dir(order.folder)
         return moved
@@ -917,6 +996,7 @@ class Store:
                     rec.path.replace(order.folder / rec.file_name)
                 with self._tx() as con:
                     con.execute("UPDATE images SET state = 'ok', trashed_at = NULL WHERE id = ?", (rec.id,))
+                    self._enqueue(con, "image", [rec.id])
             restored += 1
         return restored
 
@@ -937,7 +1017,7 @@ class Store:
         rows = self._query(
             "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
             "JOIN orders o ON o.id = i.order_id WHERE i.state = 'trashed' AND o.trashed_at IS NULL "
-            "AND COALESCE(i.trashed_at, '') < ?", (cutoff,))
+            "AND COALESCE(i.trashed_at, '') < ?" + (" AND i.synced_at IS NOT NULL" if self.outbox else ""), (cutoff,))
         for row in rows:  # one by one: a crash leaves at most one row whose file is already gone
             rec = self._image(row, self._order_folder(row["folder"], None))
             rec.path.unlink(missing_ok=True)
@@ -946,6 +1026,10 @@ class Store:
             images += 1
         orders = 0
         for order in [o for o in self.list_orders(include_trashed=True) if o.trashed_at and _ts(o.trashed_at) < cutoff]:
+            if self.outbox and (order.synced_at is None or self._query(
+                    "SELECT 1 FROM images WHERE order_id = ? AND state != 'pending' AND synced_at IS NULL LIMIT 1",
+                    (order.id,))):
+                continue  # not all in the central archive yet: removed once it is
             if order.folder.exists():
                 shutil.rmtree(order.folder)
             with self._tx() as con:
@@ -994,6 +1078,7 @@ class Store:
         try:
             with self._tx() as con:
                 con.execute("UPDATE orders SET trashed_at = ? WHERE id = ?", (trashed_at, order.id))
+                self._enqueue(con, "order", [order.id])
         except BaseException:
             if moved:
                 target.replace(order.folder)
@@ -1006,6 +1091,7 @@ class Store:
         """Mark an order *keep* (retention never removes it) or unmark it."""
         with self._tx() as con:
             con.execute("UPDATE orders SET keep = ? WHERE id = ?", (int(keep), order_id))
+            self._enqueue(con, "order", [order_id])
 
     # -- labels
     @_as_storage_error
@@ -1112,6 +1198,106 @@ class Store:
         return out
 
     # -- crash recovery
+    # -- the outbox of the sync into the central archive (utils/archive/sync.py)
+    def _enqueue(self, con: sqlite3.Connection, entity: Literal["order", "image"], ids: list[int]) -> None:
+        """Record, in the caller's transaction, that these rows changed and must reach the central archive."""
+        if self.outbox and ids:
+            self._local.notify = True  # the listeners (the sync) hear of it once the transaction is committed
+            now = _ts(utc_now())
+            con.executemany("INSERT INTO outbox (entity, entity_id, created_at) VALUES (?, ?, ?)",
+                            [(entity, int(i), now) for i in ids])
+
+    def outbox_waiting(self, limit: int = 50) -> list[OutboxEntry]:
+        """The oldest changes not yet in the central archive (failed ones left out), oldest first."""
+        return [OutboxEntry(r["id"], r["entity"], r["entity_id"], _dt(r["created_at"]), r["attempts"])  # type: ignore[arg-type]
+                for r in self._query("SELECT * FROM outbox WHERE done_at IS NULL AND failed_at IS NULL "
+                                     "ORDER BY id LIMIT ?", (limit,))]
+
+    @_as_storage_error
+    def outbox_done(self, entry: OutboxEntry) -> None:
+        """The central archive has the row (and its file): mark the change done and the row synced."""
+        now = _ts(utc_now())
+        table = "orders" if entry.entity == "order" else "images"
+        with self._tx() as con:
+            con.execute("UPDATE outbox SET done_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
+            con.execute(f"UPDATE {table} SET synced_at = ? WHERE id = ?", (now, entry.entity_id))
+
+    @_as_storage_error
+    def outbox_retry(self, entry: OutboxEntry, error: str, give_up: bool = False) -> None:
+        """The change could not be sent: count the attempt and keep the reason (``give_up``: it never will be, e.g.
+        its file is gone; it stays listed as failed)."""
+        with self._tx() as con:
+            con.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?",
+                        (error[:500], _ts(utc_now()) if give_up else None, entry.id))
+
+    @_as_storage_error
+    def outbox_retry_failed(self) -> int:
+        """Send the changes marked failed again (their file was put back); returns how many."""
+        with self._tx() as con:
+            n = con.execute("UPDATE outbox SET failed_at = NULL WHERE done_at IS NULL AND failed_at IS NOT NULL"
+                            ).rowcount
+        return n
+
+    @_as_storage_error
+    def outbox_backfill(self) -> int:
+        """Queue every order and kept image the central archive has not confirmed and nothing waits for (rows
+        from before the sync was set up, or written by a process without it); returns how many."""
+        if not self.outbox:
+            return 0
+        now = _ts(utc_now())
+        with self._tx() as con:
+            n = 0
+            for entity, table, extra in (("order", "orders", ""), ("image", "images", " AND t.state != 'pending'")):
+                n += con.execute(
+                    f"INSERT INTO outbox (entity, entity_id, created_at) SELECT ?, t.id, ? FROM {table} t "
+                    f"WHERE t.synced_at IS NULL{extra} AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.entity = ? "
+                    "AND x.entity_id = t.id AND x.done_at IS NULL) ORDER BY t.id", (entity, now, entity)).rowcount
+        return n
+
+    def outbox_backlog(self) -> OutboxBacklog:
+        """What waits for the central archive: images and orders, since when, failures and the last error."""
+        rows = self._query(
+            "SELECT entity, SUM(failed_at IS NULL) AS n, MIN(CASE WHEN failed_at IS NULL THEN created_at END) AS oldest, "
+            "SUM(failed_at IS NOT NULL) AS failed FROM outbox WHERE done_at IS NULL GROUP BY entity")
+        by = {r["entity"]: r for r in rows}
+        last = self._query("SELECT last_error FROM outbox WHERE done_at IS NULL AND last_error IS NOT NULL "
+                           "ORDER BY id DESC LIMIT 1")
+        oldest = [_dt(r["oldest"]) for r in rows if r["oldest"]]
+        return OutboxBacklog(
+            images=int(by["image"]["n"] or 0) if "image" in by else 0,
+            orders=int(by["order"]["n"] or 0) if "order" in by else 0,
+            failed=sum(int(r["failed"] or 0) for r in rows),
+            oldest=min(oldest) if oldest else None,  # type: ignore[type-var]
+            last_error=last[0]["last_error"] if last else None,
+        )
+
+    def outbox_lags(self, limit: int = 1000) -> list[float]:
+        """Seconds from change to confirmation of the latest ``limit`` synced changes, newest first."""
+        return [(_dt(r["done_at"]) - _dt(r["created_at"])).total_seconds()  # type: ignore[operator]
+                for r in self._query("SELECT created_at, done_at FROM outbox WHERE done_at IS NOT NULL "
+                                     "ORDER BY id DESC LIMIT ?", (limit,))]
+
+    @_as_storage_error
+    def outbox_prune(self, older_than: datetime) -> int:
+        """Forget changes done before ``older_than``."""
+        with self._tx() as con:
+            return con.execute("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?",
+                               (_ts(older_than),)).rowcount
+
+    def order_row(self, order_id: int) -> dict[str, Any] | None:
+        """The order's database row as a dict (the sync sends it as it is), None if gone."""
+        rows = self._query("SELECT * FROM orders WHERE id = ?", (order_id,))
+        return dict(rows[0]) if rows else None
+
+    def image_row(self, image_id: int) -> dict[str, Any] | None:
+        """The image's database row without its features, as a dict; None if gone."""
+        rows = self._query("SELECT * FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row.pop("features", None)
+        return row
+
     def recover(self) -> RecoveryReport:
         """Finish what a crash interrupted (see module docstring); safe to run at every start."""
         from utils.imaging import ImageDecodeError, decode_image
@@ -1132,6 +1318,7 @@ class Store:
             with self._tx() as con:
                 if ok:
                     con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (row["id"],))
+                    self._enqueue(con, "image", [row["id"]])
                     report.completed += 1
                 else:
                     con.execute("DELETE FROM images WHERE id = ?", (row["id"],))
