@@ -62,9 +62,10 @@ from utils.config import ConfigError, Settings, load_settings
 from utils.exports import safe_file
 from utils.image_stats import ImageStatsError, ImageTooLargeError, compute_stats
 from utils.imaging import DecodersBusy
+from utils.archive.sync import ensure_syncer
 from utils.jobs import ensure_scheduler
 from utils.stats_store import stats_rows
-from utils.storage import ImageRecord, OrderRecord, StorageError, Store
+from utils.storage import ImageRecord, OrderRecord, StorageError, Store, store_for
 from utils.url_fetch import URLFetchError, fetch_image
 
 logger = logging.getLogger("api")
@@ -293,11 +294,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The scheduled jobs run in the API process too (the lease picks one process); stopped at shutdown."""
         scheduler = ensure_scheduler(store(), settings) if settings.JOBS_ENABLED else None
+        syncer = ensure_syncer(store(), settings)  # images this process keeps (versions, imports) reach the archive
         try:
             yield
         finally:
             if scheduler is not None:
                 await anyio.to_thread.run_sync(scheduler.stop)
+            if syncer is not None:
+                await anyio.to_thread.run_sync(syncer.stop)
 
     app = FastAPI(
         title="Extract unique images — API",
@@ -310,7 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def store() -> Store:
         with store_lock:
             if "store" not in state:
-                state["store"] = Store(settings.EXPORT_DIR, settings.database_path)
+                state["store"] = store_for(settings)
             return state["store"]
 
     bearer = HTTPBearer(auto_error=False, description="API_TOKEN (only when one is configured)")

@@ -89,6 +89,33 @@ if jobs:
         admin_action(store.record_job, pick, next_run=utc_now())
         st.toast(f"The job runs within {s.JOBS_TICK_S:g} s (in the process holding the lease).")
 
+st.subheader("Central archive")
+if engine.syncer is None:
+    st.caption("This station is on its own (set CENTRAL_DATABASE_URL and STORAGE_URL to sync into a central "
+               "archive; see README, Several stations, one archive).")
+else:
+    sync = engine.syncer.status()
+    b = sync.backlog
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Station", s.STATION_NAME)
+    c2.metric("Images waiting", b.images)
+    c3.metric("Waiting since", local_time(b.oldest) if b.oldest else "–")
+    c4.metric("Last sent", local_time(sync.last_ok) if sync.last_ok else "–")
+    st.caption(f"Files to `{md(s.STORAGE_URL)}`; rows to the central database. "
+               + ("This dashboard runs the sync." if sync.holder else "Another process of this station (the API or "
+                  "another dashboard) runs the sync."))
+    if sync.problem:
+        retry = f" Next try in {sync.retry_in_s:.0f} s." if sync.retry_in_s is not None else ""
+        st.warning(f"{md(sync.problem)}.{retry} Capture goes on; images wait here and are sent in order.",
+                   icon=":material/cloud_off:")
+    if b.failed:
+        st.error(f"{b.failed} change(s) cannot be sent: {md(b.last_error or '')}. Put the file back, then "
+                 "retry them.", icon=":material/error:")
+        if st.button("Retry the failed ones", key="sync_retry_failed"):
+            admin_action(store.outbox_retry_failed)
+            engine.syncer.wake()
+            st.rerun()
+
 st.subheader("Configuration")
 st.caption("Set by environment variables (see README, Configuration); restart the dashboard to change them.")
 rows = []

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
+from utils.archive.sync import Syncer, ensure_syncer
 from utils.config import Settings
 from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
 from utils.preflight import logfile_problems, store_problems
-from utils.storage import ImageRecord, RecoveryReport, StorageError, Store
+from utils.storage import ImageRecord, RecoveryReport, StorageError, Store, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Engine:
     descriptor_problem: str | None  # why distinct-image capture is unavailable, if it is
     recovery: RecoveryReport
     scheduler: Scheduler | None = None  # this process's jobs thread (it runs jobs while it holds the lease)
+    syncer: Syncer | None = None  # this process's sync into the central archive (None: the station is on its own)
 
     def options(
         self,
@@ -82,7 +84,7 @@ def build_engine(settings: Settings) -> Engine:
     if problems:
         raise StorageError(" ".join(problems))
     setup_logging(settings.LOGGING_LEVEL, settings.LOGFILE)
-    store = Store(settings.EXPORT_DIR, settings.database_path)
+    store = store_for(settings)
     try:
         recovery = store.recover()
     except sqlite3.Error as err:
@@ -113,7 +115,9 @@ def build_engine(settings: Settings) -> Engine:
     )
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.db_path)
     scheduler = ensure_scheduler(worker.store, settings)
-    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler)
+    syncer = ensure_syncer(worker.store, settings)
+    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,
+                  syncer)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def order_zip_entries(store: Store, order: OrderRecord) -> list[tuple[str, Path]
     return entries
 
 
-class _Sink(io.RawIOBase):
+class ZipSink(io.RawIOBase):
     """A write-only, unseekable file whose bytes are taken out as they come (zipfile then streams)."""
 
     def __init__(self) -> None:
@@ -88,7 +88,7 @@ class _Sink(io.RawIOBase):
 
 def order_zip_chunks(store: Store, order: OrderRecord) -> Iterator[bytes]:
     """The order's ZIP (``FOLDER/<image files>``, its video, ``FOLDER/images.csv``), piece by piece."""
-    sink = _Sink()
+    sink = ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/MP4 don't compress further
         for name, path in order_zip_entries(store, order):
             with open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as dst:

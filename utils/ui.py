@@ -31,7 +31,7 @@ from utils.config import ConfigError, Settings, load_settings
 from utils.engine import Engine, build_engine
 from utils.gate import DOWNLOADS, SESSIONS, oidc_configured
 from utils.navigation import PAGES, has_role, pages_for
-from utils.storage import ImageRecord, OrderRecord, StorageError, Store
+from utils.storage import ImageRecord, OrderRecord, StorageError, Store, utc_now
 from utils.extract import Extraction, order_number_from_name
 from utils.video import VideoError, browser_video
 
@@ -67,6 +67,44 @@ def engine_or_stop() -> Engine:
         logger.error("The dashboard cannot start: %s", err)
         st.error(f"**The dashboard cannot start.** {md(err)}", icon=":material/error:")
         st.caption("Fix it, then reload this page. `python -m utils.config` runs the same checks.")
+        st.stop()
+        raise  # unreachable; for type checkers
+
+
+@st.cache_resource(show_spinner="Opening the central archive ...", ttl=300)
+def get_archive() -> Any:
+    """The central archive of the settings (:class:`utils.archive.view.ArchiveAccess`), opened once per process
+    (a failure is not kept: the next page load tries again)."""
+    from utils.archive.view import open_archive
+
+    return open_archive(load_settings())
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def archive_thumbnail(key: str, md5: str, max_side: int = 320) -> bytes | None:
+    """A thumbnail of an archived image, read from the object store (cached by key and content)."""
+    from utils.archive.view import thumbnail_bytes
+
+    return thumbnail_bytes(get_archive().objects, key, max_side)
+
+
+def archive_or_stop() -> Any:
+    """The central archive, or a page that says why it cannot be shown (not set, unreachable, refused)."""
+    from utils.archive.central import CentralError
+    from utils.archive.objects import ObjectStoreError
+
+    settings = load_settings()
+    if not settings.archive_configured:
+        st.info("No central archive is set for this station. Set CENTRAL_DATABASE_URL and STORAGE_URL (README: "
+                "Several stations, one archive); this station's own orders are in the Gallery.",
+                icon=":material/cloud_off:")
+        st.stop()
+    try:
+        return get_archive()
+    except (CentralError, ObjectStoreError) as err:
+        logger.error("The central archive cannot be shown: %s", err)
+        st.error(f"**The central archive cannot be shown.** {md(err)}", icon=":material/cloud_off:")
+        st.caption("Fix it, then reload this page.")
         st.stop()
         raise  # unreachable; for type checkers
 
@@ -432,6 +470,13 @@ def run_dashboard() -> None:
         login += [st.Page(login_page, title="Log in", url_path=p.url_path) for p in PAGES]
         st.navigation(login, position="hidden").run()
         return
+    if settings.APP_MODE == "central":  # the office's view: no camera, no capture engine
+        specs = pages_for(user, "central")
+        page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
+                              for i, p in enumerate(specs)])
+        central_sidebar(settings, user)
+        page.run()
+        return
     engine = engine_or_stop()
     page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
                           for p in pages_for(user)])
@@ -489,16 +534,49 @@ def admin_action(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return action(*args, **kwargs)
 
 
+SYNC_LATE_S = 60.0  # the sidebar warns when an image has waited this long for the archive
+
+
+def sync_sidebar(syncer: Any) -> None:
+    """The central archive's backlog: a caption while all goes, a warning when images wait or cannot be sent."""
+    status = syncer.status()
+    b = status.backlog
+    late = b.oldest is not None and (utc_now() - b.oldest).total_seconds() > SYNC_LATE_S
+    text = f"Archive: {md(status.summary())}"
+    if b.failed or (status.problem and (late or not b.images)):
+        st.warning(text, icon=":material/cloud_off:")
+    elif late:
+        st.info(text, icon=":material/cloud_upload:")
+    else:
+        st.caption(text)
+
+
+def user_sidebar(user: User) -> None:
+    """Who is logged in, and the logout button."""
+    if user is not OPEN_ACCESS_USER:
+        st.caption(f"Logged in as **{md(user.name)}** ({user.role})")
+        st.button("Log out", on_click=logout, key="logout")
+
+
+def central_sidebar(settings: Settings, user: User) -> None:
+    """The sidebar of the central view: the user, and which archive is shown."""
+    with st.sidebar:
+        user_sidebar(user)
+        st.subheader("Central archive")
+        st.caption(f"Files: `{md(settings.STORAGE_URL)}`")
+        st.caption("Every station's orders; no camera here (APP_MODE=central).")
+
+
 def sidebar(engine: Engine, user: User) -> None:
     """Camera, descriptor and engine status, the user and logout, on every page."""
     s = engine.settings
     with st.sidebar:
-        if user is not OPEN_ACCESS_USER:
-            st.caption(f"Logged in as **{md(user.name)}** ({user.role})")
-            st.button("Log out", on_click=logout, key="logout")
+        user_sidebar(user)
         warning = disk_warning(s)
         if warning:
             st.warning(warning, icon=":material/hard_drive:")
+        if engine.syncer is not None:
+            sync_sidebar(engine.syncer)
         st.subheader("Camera")
         st.caption(f"Source: **{s.camera_kind}**")
         st.caption(md(engine.camera.name))
