@@ -24,6 +24,7 @@ class PageSpec:
     url_path: str  # the page's URL: http://host:8501/<url_path> (the default page also answers at /)
     role: Role  # the lowest role that may open it
     default: bool = False
+    modes: tuple[str, ...] = ("station",)  # APP_MODE values that show it (central: the office's archive view)
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -35,6 +36,9 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/extract.py", "Extract", ":material/movie:", "extract", "admin"),
     PageSpec("pages/upload.py", "Upload analysis", ":material/upload:", "upload", "admin"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings", "admin"),
+    PageSpec("pages/archive.py", "Archive", ":material/cloud:", "archive", "operator", modes=("station", "central")),
+    PageSpec("pages/archive_stats.py", "Archive statistics", ":material/monitoring:", "archive-statistics", "admin",
+             modes=("station", "central")),
 )
 
 # Who may send files to Streamlit's upload endpoint: the roles of the pages that hold a file uploader.
@@ -46,9 +50,9 @@ def has_role(user: User | None, role: Role) -> bool:
     return user is not None and ROLE_RANK.get(user.role, -1) >= ROLE_RANK[role]
 
 
-def pages_for(user: User | None) -> list[PageSpec]:
-    """The pages ``user`` may open, in menu order (none for a stranger)."""
-    return [p for p in PAGES if has_role(user, p.role)]
+def pages_for(user: User | None, mode: str = "station") -> list[PageSpec]:
+    """The pages ``user`` may open in this APP_MODE, in menu order (none for a stranger)."""
+    return [p for p in PAGES if has_role(user, p.role) and mode in p.modes]
 
 
 def page_for_script(script: str) -> PageSpec | None:

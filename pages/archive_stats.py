@@ -1,0 +1,35 @@
+"""Archive statistics page (admin): counts over time per station, images per order and station, the table as CSV."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from utils.archive.view import images_frame, per_day
+from utils.ui import archive_or_stop, require_admin
+
+require_admin()
+st.title("Archive statistics")
+archive = archive_or_stop()
+central = archive.central
+
+stations = central.station_names()
+station = st.selectbox("Station", ["All stations", *stations], key="archive_stats_station")
+frame = images_frame(central, None if station == "All stations" else station)
+if frame.empty:
+    st.info("No archived images yet.")
+    st.stop()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Stations", frame["station"].nunique())
+c2.metric("Orders", frame["order_number"].nunique())
+c3.metric("Images", f"{len(frame):,}")
+c4.metric("Stored", f"{frame['size_bytes'].sum() / 1e9:,.2f} GB")
+daily = per_day(frame)
+st.plotly_chart(px.bar(daily, x="day", y="images", color="station", title="Images per day and station"),
+                width="stretch")
+by_order = frame.groupby(["order_number", "station"]).size().reset_index(name="images")
+st.plotly_chart(px.bar(by_order, x="order_number", y="images", color="station", title="Images per order and station"),
+                width="stretch")
+st.dataframe(frame.head(1000), hide_index=True, width="stretch")
+st.download_button("Download the table (CSV)", frame.to_csv(index=False).encode("utf-8"), "archive_images.csv",
+                   "text/csv", icon=":material/download:")
