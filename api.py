@@ -293,7 +293,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The scheduled jobs run in the API process too (the lease picks one process); stopped at shutdown."""
-        scheduler = ensure_scheduler(store(), settings) if settings.JOBS_ENABLED else None
+        scheduler = ensure_scheduler(store(), settings) if settings.JOBS_ENABLED and settings.APP_MODE == "station" \
+            else None
         syncer = ensure_syncer(store(), settings)  # images this process keeps (versions, imports) reach the archive
         try:
             yield
@@ -475,6 +476,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             filename=rec.file_name)
 
     app.include_router(tools_router(settings, store, auth, lambda rec: _image_out(rec, None), ImageOut))
+    if settings.archive_configured:  # a station with the archive, or the office's central API
+        from utils.api_archive import archive_router
+        from utils.archive.view import open_archive
+
+        app.include_router(archive_router(lambda: open_archive(settings), auth))
     app.add_middleware(BodyLimit, limit=limit + _MULTIPART_OVERHEAD)
     if token is None and not settings.API_ALLOW_REMOTE_WITHOUT_TOKEN:
         app.add_middleware(LoopbackOnly, trusted_proxies=settings.TRUSTED_PROXIES)  # added last: runs first

@@ -10,7 +10,7 @@ from utils.config import SECRET_SETTINGS, Settings
 from utils.jobs import LEASE, default_jobs, job_status
 from utils.retention import GB, RATE_DAYS
 from utils.storage import utc_now
-from utils.ui import admin_action, cached_disk_use, get_engine, local_time, md, require_admin
+from utils.ui import admin_action, cached_disk_use, code, get_engine, local_time, md, require_admin
 
 require_admin()
 engine = get_engine()
@@ -89,6 +89,14 @@ if jobs:
         admin_action(store.record_job, pick, next_run=utc_now())
         st.toast(f"The job runs within {s.JOBS_TICK_S:g} s (in the process holding the lease).")
 
+def short_time(when) -> str:  # noqa: ANN001 - datetime | None
+    """HH:MM:SS today, else the date too (fits a metric)."""
+    if when is None:
+        return "–"
+    local = when.astimezone()
+    return f"{local:%H:%M:%S}" if local.date() == utc_now().astimezone().date() else f"{local:%Y-%m-%d %H:%M}"
+
+
 st.subheader("Central archive")
 if engine.syncer is None:
     st.caption("This station is on its own (set CENTRAL_DATABASE_URL and STORAGE_URL to sync into a central "
@@ -99,9 +107,9 @@ else:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Station", s.STATION_NAME)
     c2.metric("Images waiting", b.images)
-    c3.metric("Waiting since", local_time(b.oldest) if b.oldest else "–")
-    c4.metric("Last sent", local_time(sync.last_ok) if sync.last_ok else "–")
-    st.caption(f"Files to `{md(s.STORAGE_URL)}`; rows to the central database. "
+    c3.metric("Waiting since", short_time(b.oldest))
+    c4.metric("Last sent", short_time(sync.last_ok))
+    st.caption(f"Files to {code(s.STORAGE_URL)}; rows to the central database. "
                + ("This dashboard runs the sync." if sync.holder else "Another process of this station (the API or "
                   "another dashboard) runs the sync."))
     if sync.problem:

@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.servers import postgres_server, postgres_url, s3_server, s3_bucket  # noqa: F401
+from tests.archive_fixtures import archive, real  # noqa: F401,E402 - fixtures
 
 ORIGINAL_TOYDATA = ROOT.parent / "shared" / "datasets" / "original-toydata"
 PROJECT_TOYDATA = ROOT / "toydata"

@@ -15,16 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from tests.archive_fixtures import Archive
 from tests.conftest import ROOT, wait_for
-from utils.archive.central import CentralArchive, CentralError
-from utils.archive.objects import ObjectStoreError, open_object_store
+from utils.archive.central import CentralError
+from utils.archive.objects import ObjectStoreError
 from utils.archive.sync import Syncer, object_key
 from utils.storage import Store, utc_now
 
@@ -35,50 +35,6 @@ def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
-
-
-@dataclass
-class Archive:
-    """Where the stations sync to: a database URL and an object store, with their servers (for faults)."""
-
-    url: str
-    storage_url: str
-    objects_kw: dict[str, Any]
-    db_server: Any = None  # tests.servers.PostgresServer where real
-    s3_server: Any = None  # tests.servers.S3Server where real
-
-    def central(self) -> CentralArchive:
-        return CentralArchive(self.url)
-
-    def objects(self) -> Any:
-        return open_object_store(self.storage_url, **self.objects_kw)
-
-    def syncer(self, store: Store, station: str, **kw: Any) -> Syncer:
-        return Syncer(store, archive=self.central, objects=self.objects, station=station,
-                      interval_s=kw.pop("interval_s", 0.2), backoff_max_s=kw.pop("backoff_max_s", 1.0), **kw)
-
-
-@pytest.fixture(params=["sqlite+folder", "postgresql+s3"])
-def archive(request, tmp_path) -> Archive:
-    if request.param == "sqlite+folder":
-        return Archive(f"sqlite:///{tmp_path / 'central.sqlite3'}", str(tmp_path / "objects"), {})
-    return real_archive(request)
-
-
-def real_archive(request) -> Archive:
-    """PostgreSQL and SeaweedFS, started by the fixtures of tests/servers.py (skipped where they cannot run)."""
-    db = request.getfixturevalue("postgres_server")
-    url = request.getfixturevalue("postgres_url")
-    bucket = request.getfixturevalue("s3_bucket")
-    s3 = bucket.server
-    kw = {"endpoint_url": s3.endpoint, "access_key": s3.access_key, "secret_key": s3.secret_key,
-          "region": "us-east-1"}
-    return Archive(url, f"s3://{bucket.name}/plant", kw, db_server=db, s3_server=s3)
-
-
-@pytest.fixture()
-def real(request) -> Archive:
-    return real_archive(request)
 
 
 def station_store(tmp_path: Path, name: str, outbox: bool = True) -> Store:
@@ -264,7 +220,8 @@ STATION = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.test_archive_sync import Archive, jpeg
+from tests.archive_fixtures import Archive
+from tests.test_archive_sync import jpeg
 from utils.storage import Store, utc_now
 archive = Archive({url!r}, {storage!r}, {kw!r})
 store = Store(Path({export!r}), station="pack-9", outbox=True)

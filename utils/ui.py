@@ -49,6 +49,11 @@ _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>~$:])")  # markup anywhere in a lin
 _MARKDOWN_LINE_START = re.compile(r"^(\s*)([#>+-]|\d+[.)])", re.MULTILINE)  # headings, quotes, lists
 
 
+def code(text: object) -> str:
+    """``text`` as inline code in Markdown (shown as typed; a backquote in it cannot end the span early)."""
+    return "`` " + str(text).replace("`", "'") + " ``"
+
+
 def md(text: object) -> str:
     """``text`` for Streamlit's Markdown, shown as typed: order numbers like ``_x_`` or ``#1``, paths, messages."""
     escaped = _MARKDOWN_INLINE.sub(r"\\\1", str(text))
@@ -563,7 +568,7 @@ def central_sidebar(settings: Settings, user: User) -> None:
     with st.sidebar:
         user_sidebar(user)
         st.subheader("Central archive")
-        st.caption(f"Files: `{md(settings.STORAGE_URL)}`")
+        st.caption(f"Files: {code(settings.STORAGE_URL)}")
         st.caption("Every station's orders; no camera here (APP_MODE=central).")
 
 

@@ -283,6 +283,15 @@ class CentralArchive:
                     row[k] = v.replace(tzinfo=timezone.utc)
         return rows
 
+    def stations_seen(self) -> list[dict[str, Any]]:
+        """The stations that sent something: name, first and last seen."""
+        return self._read(select(stations).order_by(stations.c.name))
+
+    def image(self, image_id: int) -> dict[str, Any] | None:
+        """One archived image's row, None if there is none with that id."""
+        rows = self._read(select(images).where(images.c.id == int(image_id)))
+        return rows[0] if rows else None
+
     def station_names(self) -> list[str]:
         return [r["name"] for r in self._read(select(stations.c.name).order_by(stations.c.name))]
 
