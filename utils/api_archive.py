@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +25,6 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 ArchiveId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="archived image id (1 to 2^63-1)")]
-_MEDIA = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4"}
 
 
 class StationOut(BaseModel):
@@ -170,8 +170,8 @@ def archive_router(open_archive: Callable[[], Any], auth: list[Any]) -> APIRoute
                 raise HTTPException(409, "this object store has no presigned URLs: ask without redirect")
             return RedirectResponse(url, status_code=307)
         chunks = guarded(lambda: access.objects.read_chunks(row["object_key"]))
-        suffix = "." + row["file_name"].rsplit(".", 1)[-1].lower() if "." in row["file_name"] else ""
-        return StreamingResponse(chunks, media_type=_MEDIA.get(suffix, "application/octet-stream"),
+        media = mimetypes.guess_type(row["file_name"])[0] or "application/octet-stream"
+        return StreamingResponse(chunks, media_type=media,
                                  headers={"Content-Disposition": f'inline; filename="{row["file_name"]}"',
                                           "ETag": f'"{row["md5"]}"'})
 

@@ -194,6 +194,11 @@ def letter_scripts(value: str) -> set[str]:
     return scripts
 
 
+# with the archive set: the archive has the image and its latest change (its trashing) too
+_ARCHIVE_HAS_IT = (" AND i.synced_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.entity = 'image' "
+                   "AND x.entity_id = i.id AND x.done_at IS NULL)")
+
+
 class OrderNumberError(ValueError):
     """An order number that cannot name a folder; the message says what to type instead."""
 
@@ -1017,7 +1022,7 @@ class Store:
         rows = self._query(
             "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
             "JOIN orders o ON o.id = i.order_id WHERE i.state = 'trashed' AND o.trashed_at IS NULL "
-            "AND COALESCE(i.trashed_at, '') < ?" + (" AND i.synced_at IS NOT NULL" if self.outbox else ""), (cutoff,))
+            "AND COALESCE(i.trashed_at, '') < ?" + (_ARCHIVE_HAS_IT if self.outbox else ""), (cutoff,))
         for row in rows:  # one by one: a crash leaves at most one row whose file is already gone
             rec = self._image(row, self._order_folder(row["folder"], None))
             rec.path.unlink(missing_ok=True)

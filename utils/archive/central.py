@@ -161,10 +161,9 @@ class CentralArchive:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
         elif url.startswith("sqlite"):
             connect_args["timeout"] = 10
+        pool = {} if url.startswith("sqlite") else {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2}
         try:
-            self.engine: Engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
-                                                connect_args=connect_args) if not url.startswith("sqlite") else \
-                create_engine(url, connect_args=connect_args)
+            self.engine: Engine = create_engine(url, connect_args=connect_args, **pool)
         except (SQLAlchemyError, ValueError, ImportError) as err:
             raise CentralError(f"CENTRAL_DATABASE_URL cannot be used: {err}") from None
         self.where = self.engine.url.render_as_string(hide_password=True)

@@ -21,6 +21,7 @@ Only one process per station database runs the sync (a lease in the database, as
 from __future__ import annotations
 
 import logging
+import mimetypes
 import os
 import socket
 import threading
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.archive.central import CentralArchive, CentralError, CentralUnavailable
-from utils.storage import TRASH_FOLDER, OutboxBacklog, OutboxEntry, Store, StorageError, utc_now
+from utils.storage import OutboxBacklog, OutboxEntry, Store, StorageError, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ LEASE = "sync"
 BATCH = 50
 BACKFILL_EVERY_S = 600.0  # look for rows nothing queued (written by a process without the sync) this often
 PRUNE_AFTER = timedelta(days=1)  # done outbox lines are forgotten after this
-_CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".mp4": "video/mp4",
-                  ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".bmp": "image/bmp"}
 
 
 class FileGone(RuntimeError):
@@ -81,16 +80,6 @@ def object_key(station: str, folder: str, file_name: str) -> str:
     return f"{station}/{folder}/{file_name}"
 
 
-def file_path(store: Store, order_row: dict[str, Any], image_row: dict[str, Any]) -> Path:
-    """The image's file on the station's disk (in the order's trash folder while it is trashed)."""
-    folder = store.export_dir / order_row["folder"]
-    if order_row.get("trashed_at"):
-        folder = store.trash_dir / order_row["folder"]
-    if image_row["state"] == "trashed":
-        folder = folder / TRASH_FOLDER
-    return folder / image_row["file_name"]
-
-
 class Syncer:
     """The sync thread of one station database (see the module docstring)."""
 
@@ -122,7 +111,11 @@ class Syncer:
     def archive(self) -> CentralArchive:
         if self._archive is None:
             archive = self._archive_factory()
-            archive.upgrade()
+            try:
+                archive.upgrade()
+            except BaseException:
+                archive.close()  # its connection pool; a new one is made at the next try
+                raise
             self._archive = archive
         return self._archive
 
@@ -142,11 +135,10 @@ class Syncer:
         station = row.get("station") or self.station
         video_key = None
         if row.get("video_file") and row["status"] == "closed":
-            path = (self.store.trash_dir if row.get("trashed_at") else self.store.export_dir) / row["folder"] / \
-                row["video_file"]
-            if path.is_file():
+            path = self.store.get_order(order_id).video_path  # in the trash folder while the order is there
+            if path is not None and path.is_file():
                 video_key = object_key(station, row["folder"], row["video_file"])
-                self.objects().put_file(video_key, path, _CONTENT_TYPES.get(path.suffix.lower()))
+                self.objects().put_file(video_key, path, mimetypes.guess_type(path.name)[0])
         central_id = self.archive().put_order(station, row, video_key=video_key)
         self._orders[order_id] = central_id
         return central_id
@@ -161,11 +153,11 @@ class Syncer:
             return False
         central_order = self._orders.get(row["order_id"]) or self._send_order(row["order_id"])
         station = row.get("station") or self.station
-        path = file_path(self.store, order, row)
+        path = self.store.get_image(image_id).path  # in the order's trash folder while trashed
         if not path.is_file():
             raise FileGone(f"{path} is missing on the station's disk")
         key = object_key(station, order["folder"], row["file_name"])
-        md5 = self.objects().put_file(key, path, _CONTENT_TYPES.get(path.suffix.lower()))
+        md5 = self.objects().put_file(key, path, mimetypes.guess_type(path.name)[0])
         self.archive().put_image(station, central_order, row, key, md5, path.stat().st_size)  # type: ignore[arg-type]
         return True
 
@@ -284,6 +276,8 @@ class Syncer:
         except (CentralUnavailable, ObjectStoreUnavailable) as err:
             return self._failed(str(err), transient=True)
         except (CentralError, ObjectStoreError) as err:
+            if self._archive is not None:
+                self._archive.close()
             self._archive = self._objects = None  # made anew at the next try (the cause may be fixed there)
             return self._failed(str(err), transient=False)
         self._backoff = 0.0
