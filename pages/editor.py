@@ -76,8 +76,11 @@ if image_id is None:
     st.stop()
 try:
     rec = store.get_image(image_id)
+    if rec.local_removed_at is not None and not rec.path.exists():  # only in the central archive: fetch it back
+        with st.spinner("Fetching the image from the central archive ..."):
+            rec = store.restore_local_copy(rec)
     copy, real = editor_copy(str(rec.path), rec.path.stat().st_mtime, s.TOOLS_MAX_PIXELS)
-except (KeyError, OSError, ToolInputError) as err:
+except (KeyError, OSError, ToolInputError, StorageError) as err:
     ss.pop("editor_image", None)
     st.error(f"That image cannot be edited: {md(err)}")
     st.stop()

@@ -90,8 +90,13 @@ left, right = st.columns([3, 2])
 if big:
     left.image(big, width="stretch")
 right.markdown(image_details(store, rec))
-right.download_button("Download this image", data=rec.path.read_bytes() if rec.path.is_file() else b"",
-                      file_name=rec.file_name, key=f"gallery_download_{rec.id}", disabled=not rec.path.is_file())
+if rec.local_removed_at is not None and not rec.path.exists():  # only in the central archive: streamed from there
+    with right:
+        download_link("Download this image (from the archive)", rec.file_name, lambda: store.image_chunks(rec),
+                      key=f"gallery_download_{rec.id}")
+else:
+    right.download_button("Download this image", data=rec.path.read_bytes() if rec.path.is_file() else b"",
+                          file_name=rec.file_name, key=f"gallery_download_{rec.id}", disabled=not rec.path.is_file())
 if admin and not running and right.button("Open in the editor", key="gallery_edit", icon=":material/edit:"):
     ss["editor_image"] = rec.id
     st.switch_page(page_path("editor"))

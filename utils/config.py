@@ -377,6 +377,12 @@ class Settings(BaseSettings):
     S3_CREATE_BUCKET: bool = Field(
         False, description="Create the bucket of STORAGE_URL when it does not exist (else: an error saying so)."
     )
+    ARCHIVE_LOCAL_KEEP_DAYS: float | None = Field(
+        None, gt=0,
+        description="Days a station keeps its own copy of an image after the central archive confirmed it (closed "
+        "orders; the archive's copy is checked by MD5 first); then the file is read from the archive when shown. "
+        "Empty: every local copy is kept.",
+    )
     SYNC_INTERVAL_S: float = Field(
         2.0, gt=0, le=3600, description="Seconds the sync waits for new images when it has nothing to send."
     )

@@ -86,13 +86,24 @@ class ZipSink(io.RawIOBase):
         return data
 
 
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as src:
+        while block := src.read(CHUNK):
+            yield block
+
+
 def order_zip_chunks(store: Store, order: OrderRecord) -> Iterator[bytes]:
-    """The order's ZIP (``FOLDER/<image files>``, its video, ``FOLDER/images.csv``), piece by piece."""
+    """The order's ZIP (``FOLDER/<image files>``, its video, ``FOLDER/images.csv``), piece by piece; images whose
+    local copy was removed (``ARCHIVE_LOCAL_KEEP_DAYS``) are read from the central archive."""
     sink = ZipSink()
+    sources: list[tuple[str, Iterator[bytes]]] = [(name, _file_chunks(path))
+                                                  for name, path in order_zip_entries(store, order)]
+    sources += [(f"{order.folder.name}/{rec.file_name}", store.image_chunks(rec, CHUNK))
+                for rec in store.images(order.id) if rec.local_removed_at is not None and not rec.path.exists()]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:  # JPEG/MP4 don't compress further
-        for name, path in order_zip_entries(store, order):
-            with open(path, "rb") as src, zf.open(name, "w", force_zip64=True) as dst:
-                while block := src.read(CHUNK):
+        for name, chunks in sources:
+            with zf.open(name, "w", force_zip64=True) as dst:
+                for block in chunks:
                     dst.write(block)
                     if sum(map(len, sink.parts)) >= CHUNK:
                         yield sink.take()

@@ -317,6 +317,14 @@ def _retention_job(store: Store, settings: Settings) -> Callable[[JobContext], s
     return run
 
 
+def _local_copies_job(store: Store, settings: Settings) -> Callable[[JobContext], str]:
+    def run(ctx: JobContext) -> str:
+        from utils.archive.local import remove_archived_copies
+
+        return remove_archived_copies(store, settings, stop=ctx.stop.is_set)
+    return run
+
+
 def default_jobs(store: Store, settings: Settings) -> list[JobSpec]:
     """The jobs the settings turn on (an interval of 0 or an empty SNAPSHOT_AT turns one off)."""
     specs = [
@@ -326,6 +334,9 @@ def default_jobs(store: Store, settings: Settings) -> list[JobSpec]:
         JobSpec("snapshot", "Nightly analytics snapshot", _snapshot_job(store, settings), daily_at=settings.SNAPSHOT_AT),
         JobSpec("retention", "Retention", _retention_job(store, settings), every_s=settings.JOB_RETENTION_EVERY_S),
     ]
+    if settings.archive_enabled and settings.ARCHIVE_LOCAL_KEEP_DAYS is not None:
+        specs.append(JobSpec("local_copies", "Local copies of archived images", _local_copies_job(store, settings),
+                             every_s=settings.JOB_RETENTION_EVERY_S))
     return [j for j in specs if j.every_s or j.daily_at]
 
 

@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
@@ -152,6 +152,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE orders ADD COLUMN synced_at TEXT",
         "ALTER TABLE images ADD COLUMN station TEXT",
         "ALTER TABLE images ADD COLUMN synced_at TEXT",
+        "ALTER TABLE images ADD COLUMN local_removed_at TEXT",  # the file is only in the archive since then
         """CREATE TABLE IF NOT EXISTS outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             entity TEXT NOT NULL CHECK (entity IN ('order', 'image')),
@@ -336,6 +337,7 @@ class ImageRecord:
     trashed_at: datetime | None = None
     station: str | None = None
     synced_at: datetime | None = None  # when the central archive last confirmed it
+    local_removed_at: datetime | None = None  # the station's copy was removed then: the file is in the archive
 
     @property
     def is_version(self) -> bool:
@@ -409,10 +411,15 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def store_for(settings: Settings) -> "Store":
-    """The store of these settings: EXPORT_DIR, the database, STATION_NAME, and the outbox where the station syncs
-    into a central archive."""
-    return Store(settings.EXPORT_DIR, settings.database_path, station=settings.STATION_NAME,
-                 outbox=settings.archive_enabled)
+    """The store of these settings: EXPORT_DIR, the database, STATION_NAME, and where the station syncs into a
+    central archive the outbox and the reader of images whose local copy was removed."""
+    store = Store(settings.EXPORT_DIR, settings.database_path, station=settings.STATION_NAME,
+                  outbox=settings.archive_enabled)
+    if settings.archive_enabled:
+        from utils.archive.local import archive_reader
+
+        store.remote = archive_reader(store, settings)
+    return store
 
 
 class Store:
@@ -426,6 +433,8 @@ class Store:
         self.station = station
         self.outbox = outbox
         self.listeners: list[Callable[[], None]] = []  # called after a commit that queued a change for the sync
+        # reads an image whose local copy was removed from the central archive (set by store_for)
+        self.remote: Callable[[ImageRecord], Iterator[bytes]] | None = None
         self.db_path = Path(db_path) if db_path is not None else default_database_path(self.export_dir)
         self.busy_timeout_s = busy_timeout_s
         try:
@@ -752,6 +761,7 @@ class Store:
             trashed_at=_dt(row["trashed_at"]),
             station=row["station"],
             synced_at=_dt(row["synced_at"]),
+            local_removed_at=_dt(row["local_removed_at"]),
         )
 
     def save_image(
@@ -1203,6 +1213,59 @@ class Store:
         return out
 
     # -- crash recovery
+    # -- image bytes, here or in the central archive
+    def image_chunks(self, rec: ImageRecord, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """The image's bytes piece by piece: from its file, or from the central archive once the station's copy
+        was removed (``ARCHIVE_LOCAL_KEEP_DAYS``). FileNotFoundError when neither has it."""
+        if rec.path.is_file():
+            with open(rec.path, "rb") as f:
+                while block := f.read(chunk):
+                    yield block
+        elif rec.local_removed_at is not None and self.remote is not None:
+            yield from self.remote(rec)
+        else:
+            raise FileNotFoundError(f"{rec.path} is missing" + (" (its copy is only in the central archive, which "
+                                                                "this process cannot reach: set its archive settings)"
+                                                                if rec.local_removed_at is not None else ""))
+
+    def read_image(self, rec: ImageRecord) -> bytes:
+        """The image's bytes (see :meth:`image_chunks`)."""
+        return b"".join(self.image_chunks(rec))
+
+    def local_copies_due(self, confirmed_before: datetime, limit: int = 500) -> list[ImageRecord]:
+        """Kept images of closed orders whose copy the archive confirmed before ``confirmed_before``, with no change
+        waiting for it, still on this disk: the local copies that may go."""
+        rows = self._query(
+            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
+            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'ok' AND o.status = 'closed' "
+            "AND i.local_removed_at IS NULL AND i.synced_at IS NOT NULL AND i.synced_at < ?"
+            + _ARCHIVE_HAS_IT + " ORDER BY i.id LIMIT ?", (_ts(confirmed_before), limit))
+        return [self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])) for r in rows]
+
+    @_as_storage_error
+    def remove_local_copy(self, rec: ImageRecord) -> None:
+        """Remove the station's copy of an image the archive has (recorded first: a crash in between leaves a
+        row that says "in the archive" and a file still here, which is harmless)."""
+        with self._tx() as con:
+            con.execute("UPDATE images SET local_removed_at = ? WHERE id = ?", (_ts(utc_now()), rec.id))
+        rec.path.unlink(missing_ok=True)
+
+    @_as_storage_error
+    def restore_local_copy(self, rec: ImageRecord) -> ImageRecord:
+        """Bring an archived image's file back from the central archive (for a tool that edits it); it is kept
+        here another ARCHIVE_LOCAL_KEEP_DAYS, counted from now (the archive's copy was just read)."""
+        if rec.path.is_file() or rec.local_removed_at is None:
+            return rec
+        self._check_space(rec.path.parent, rec.size_bytes or 0)
+        try:
+            atomic_write_bytes(rec.path, self.read_image(rec))
+        except OSError as err:
+            raise StorageError(f"Cannot write {rec.path}: {err.strerror or err}") from err
+        now = _ts(utc_now())
+        with self._tx() as con:
+            con.execute("UPDATE images SET local_removed_at = NULL, synced_at = ? WHERE id = ?", (now, rec.id))
+        return self.get_image(rec.id)
+
     # -- the outbox of the sync into the central archive (utils/archive/sync.py)
     def _enqueue(self, con: sqlite3.Connection, entity: Literal["order", "image"], ids: list[int]) -> None:
         """Record, in the caller's transaction, that these rows changed and must reach the central archive."""

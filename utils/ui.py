@@ -161,8 +161,19 @@ def editor_copy(path: str, mtime: float, max_pixels: int, max_side: int = 1024) 
     return img, real
 
 
+@st.cache_data(max_entries=2000, show_spinner=False)
+def archived_thumbnail(image_id: int, max_side: int) -> bytes | None:
+    """JPEG thumbnail of an image whose local copy was removed, read from the central archive (cached)."""
+    from utils.archive.view import thumbnail_from_bytes
+
+    store = get_engine().store
+    return thumbnail_from_bytes(store.read_image(store.get_image(image_id)), max_side)
+
+
 def thumb(rec: ImageRecord, max_side: int = 320) -> bytes | None:
     try:
+        if rec.local_removed_at is not None and not rec.path.exists():
+            return archived_thumbnail(rec.id, max_side)
         return thumbnail(str(rec.path), max_side, rec.path.stat().st_mtime)
     except (OSError, ValueError):
         return None
@@ -243,6 +254,10 @@ def image_details(store: Store, rec: ImageRecord) -> str:
                      f"{' (saved by hand)' if rec.forced else ''}")
     lines.append(f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB")
     lines.append(f"**File** `{rec.file_name}`")
+    if rec.local_removed_at is not None:
+        lines.append(f"**Copy** in the central archive only (removed from this PC {local_time(rec.local_removed_at)})")
+    elif rec.synced_at is not None:
+        lines.append(f"**Archive** sent {local_time(rec.synced_at)}")
     if rec.is_version:
         try:
             src = store.get_image(rec.source_image_id) if rec.source_image_id else None

@@ -80,8 +80,16 @@ def thumbnail_bytes(objects: Any, key: str, max_side: int = 320) -> bytes | None
     """A JPEG thumbnail of an archived image (None when it cannot be read or decoded)."""
     try:
         data = objects.read_bytes(key)
+    except (OSError, RuntimeError):
+        return None
+    return thumbnail_from_bytes(data, max_side)
+
+
+def thumbnail_from_bytes(data: bytes, max_side: int = 320) -> bytes | None:
+    """A JPEG thumbnail of encoded image bytes (None when they cannot be decoded)."""
+    try:
         img = decode_image(data, max_side=max_side)
-    except (ImageDecodeError, OSError, RuntimeError):
+    except (ImageDecodeError, OSError):
         return None
     img.thumbnail((max_side, max_side))
     buf = io.BytesIO()

@@ -79,7 +79,7 @@ def edit(store: Store, settings: Settings, image_id: int, recipe: list[dict[str,
         raise RecipeError("the recipe is empty: choose at least one operation")
     src = _source(store, image_id)
     with tool_slot(wait):
-        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        img = open_source(src, settings.TOOLS_MAX_PIXELS, store)
         result = apply_recipe(img, ops)
     if result.width * result.height > settings.TOOLS_MAX_PIXELS:
         raise RecipeError(f"the result would have {result.width} x {result.height} pixels, more than "
@@ -153,8 +153,8 @@ def cut_out(store: Store, settings: Settings, image_id: int, *, method: str = "a
         raise BackgroundError("this image is the order's first frame; choose another image of the empty station "
                               "as reference, or draw a rectangle around the object")
     with tool_slot(wait):
-        img = open_source(src, settings.TOOLS_MAX_PIXELS)
-        reference = open_source(ref_rec, settings.TOOLS_MAX_PIXELS) if ref_rec is not None else None
+        img = open_source(src, settings.TOOLS_MAX_PIXELS, store)
+        reference = open_source(ref_rec, settings.TOOLS_MAX_PIXELS, store) if ref_rec is not None else None
         model = settings.BACKGROUND_MODEL_FILE
         cut = remove_background(img, reference=reference, rect=rect, model_path=model, method=method,
                                 output=output, colour=colour)
@@ -243,7 +243,7 @@ def detect_objects(store: Store, settings: Settings, image_id: int, min_score: f
     detector = get_detector(settings)
     src = _source(store, image_id)
     with tool_slot(wait):
-        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        img = open_source(src, settings.TOOLS_MAX_PIXELS, store)
         found = detector.detect(img, min_score=min_score)
         drawn = draw_detections(img, found)
     if not save or not found:  # nothing found: nothing to keep (a copy of the image would only be clutter)
@@ -262,7 +262,7 @@ def label(store: Store, settings: Settings, image_id: int, k: int = 5,
     labeler = get_labeler(settings)
     src = _source(store, image_id)
     with tool_slot(wait):
-        img = open_source(src, settings.TOOLS_MAX_PIXELS)
+        img = open_source(src, settings.TOOLS_MAX_PIXELS, store)
         labels = labeler.labels(img, k=k)
     store.set_labels(src.id, [(lb.name, lb.score) for lb in labels], labeler.model_name)
     return [(lb.name, lb.score, labeler.model_name) for lb in labels]

@@ -22,15 +22,16 @@ class ToolInputError(ValueError):
     """The image cannot be used by a tool; the message says why and what to do."""
 
 
-def open_source(rec: ImageRecord, max_pixels: int) -> Image.Image:
-    """The kept image ``rec`` decoded (EXIF orientation applied), refused above ``max_pixels`` (TOOLS_MAX_PIXELS)."""
+def open_source(rec: ImageRecord, max_pixels: int, store: Store | None = None) -> Image.Image:
+    """The kept image ``rec`` decoded (EXIF orientation applied), refused above ``max_pixels`` (TOOLS_MAX_PIXELS);
+    with ``store``, also an image whose local copy is only in the central archive."""
     if rec.state != "ok":
         raise ToolInputError(f"Image #{rec.seq} is in the trash; restore it first.")
     if (rec.width or 0) * (rec.height or 0) > max_pixels:
         raise ToolInputError(f"Image #{rec.seq} has {rec.width} x {rec.height} pixels, more than TOOLS_MAX_PIXELS="
                              f"{max_pixels:,}; resize it first or raise the limit.")
     try:
-        data = rec.path.read_bytes()
+        data = store.read_image(rec) if store is not None else rec.path.read_bytes()
     except OSError as err:
         raise ToolInputError(f"Cannot read {rec.file_name}: {err.strerror or err}.") from err
     return decode_for_tools(data, max_pixels, rec.file_name)
