@@ -481,6 +481,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from utils.archive.view import open_archive
 
         app.include_router(archive_router(lambda: open_archive(settings), auth))
+    if settings.APP_MODE == "central":  # the office's API: the archive, not a station's own (empty) orders
+        @app.middleware("http")
+        async def _central_only(request: Request, call_next: Any) -> Any:
+            path = request.url.path
+            if path.startswith(("/orders", "/images", "/imports", "/jobs")):
+                return JSONResponse({"detail": "this is the central archive's API (APP_MODE=central): use "
+                                               "/archive/orders, /archive/images/{id} ..."}, status_code=404)
+            return await call_next(request)
+
     app.add_middleware(BodyLimit, limit=limit + _MULTIPART_OVERHEAD)
     if token is None and not settings.API_ALLOW_REMOTE_WITHOUT_TOKEN:
         app.add_middleware(LoopbackOnly, trusted_proxies=settings.TRUSTED_PROXIES)  # added last: runs first

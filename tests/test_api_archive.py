@@ -65,6 +65,8 @@ def test_every_station_of_an_order_and_its_files_over_the_api(archive, tmp_path)
                 ["pack-2"] * 3
         assert requests.get(f"{base}/archive/orders/by-number/NOPE", headers=auth, timeout=10).status_code == 404
         assert requests.get(f"{base}/archive/images/999999", headers=auth, timeout=10).status_code == 404
+        station_route = requests.get(f"{base}/orders", headers=auth, timeout=10)  # no station's orders here
+        assert station_route.status_code == 404 and "/archive/orders" in station_route.json()["detail"]
         if archive.db_server is not None:  # the central database down: 503 with the reason, back when it is
             archive.db_server.stop()
             try:
