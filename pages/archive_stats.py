@@ -30,6 +30,20 @@ st.plotly_chart(px.bar(daily, x="day", y="images", color="station", title="Image
 by_order = frame.groupby(["order_number", "station"]).size().reset_index(name="images")
 st.plotly_chart(px.bar(by_order, x="order_number", y="images", color="station", title="Images per order and station"),
                 width="stretch")
+measured = frame.dropna(subset=["brightness"])
+st.caption(f"Brightness, sharpness and colours are computed here from the archived files: {len(measured):,} of "
+           f"{len(frame):,} images so far" + ("." if len(measured) == len(frame) else " (the rest follow)."))
+if not measured.empty:
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(px.box(measured, x="station", y="brightness", title="Brightness by station (0..1)"),
+                    width="stretch")
+    c2.plotly_chart(px.box(measured, x="station", y="sharpness", log_y=True,
+                           title="Sharpness by station (variance of the Laplacian)"), width="stretch")
+    colours = measured.groupby(["station", "dominant_hex"]).size().reset_index(name="images")
+    colours = colours.sort_values("images", ascending=False).groupby("station").head(8)
+    st.plotly_chart(px.bar(colours, x="station", y="images", color="dominant_hex",
+                           color_discrete_map={h: h for h in colours["dominant_hex"].unique()},
+                           title="Dominant colours by station (the 8 most frequent)"), width="stretch")
 st.dataframe(frame.head(1000), hide_index=True, width="stretch")
 st.download_button("Download the table (CSV)", frame.to_csv(index=False).encode("utf-8"), "archive_images.csv",
                    "text/csv", icon=":material/download:")

@@ -73,6 +73,7 @@ def app_env(tmp_path, monkeypatch):
     import streamlit as st
 
     import ImageProcessingThread
+    from utils.archive.indexer import stop_all_central_indexers
     from utils.archive.sync import stop_all_syncers
     from utils.jobs import stop_all_schedulers
     from utils.stats_store import stop_all_indexers
@@ -80,6 +81,7 @@ def app_env(tmp_path, monkeypatch):
     def reset() -> None:
         stop_all_schedulers()
         stop_all_syncers()
+        stop_all_central_indexers()
         stop_all_indexers()
         for worker in list(ImageProcessingThread._workers.values()):
             worker.stop()

@@ -6,12 +6,21 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 import requests
 
 import api
-from tests.test_api import TOKEN, serve, settings_for
 from tests.archive_fixtures import Archive
+from tests.test_api import TOKEN, serve, settings_for
 from tests.test_archive_sync import capture, drain, station_store
+from utils.archive.indexer import stop_all_central_indexers
+
+
+@pytest.fixture(autouse=True)
+def _stop_indexers():
+    """The central API starts the archive's statistics thread: stopped after each test."""
+    yield
+    stop_all_central_indexers()
 
 
 def fill(archive: Archive, tmp_path) -> dict:

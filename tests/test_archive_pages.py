@@ -10,13 +10,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.test_archive_sync import capture, drain, md5, station_store
 from utils.archive.central import CentralArchive
+from utils.archive.indexer import index_once
 from utils.archive.objects import open_object_store
 from utils.archive.sync import Syncer
 from utils.archive.view import archived_orders, order_zip_chunks
 from utils.auth import User
+from utils.image_stats import compute_stats
 from utils.navigation import pages_for
 
 APP = str(ROOT / "app.py")
@@ -68,14 +70,40 @@ def test_the_central_view_shows_every_station_and_no_camera(filled, monkeypatch)
     assert any("MD5" in m.value and "pack-1" in m.value for m in at.markdown)
 
 
-def test_archive_statistics_count_per_station(filled, monkeypatch):
+def test_archive_statistics_count_per_station_and_measure_the_files(filled, monkeypatch):
+    url, storage, stores = filled
     monkeypatch.setenv("APP_MODE", "central")
     at = run_page("pages/archive_stats.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Stations"] == "2" and metrics["Orders"] == "2" and metrics["Images"] == "6"
+    central, objects = CentralArchive(url), open_object_store(storage)
+    # the central view's statistics thread measures every archived file, each once
+    wait_for(lambda: all(r["brightness"] is not None for r in central.images_with_stats()), timeout=60,
+             what="the archive's statistics computed by the central indexer")
+    assert index_once(central, objects) == 0
+    rows = {r["file_name"]: r for r in central.images_with_stats()}
+    for name, store in stores.items():
+        for o in store.list_orders():
+            for rec in store.images(o.id):
+                expected = compute_stats(rec.path.read_bytes()).as_row()
+                got = rows[rec.file_name]
+                assert got["dominant_hex"] == expected["dominant_hex"]
+                assert got["brightness"] == pytest.approx(expected["brightness"])
     at.selectbox(key="archive_stats_station").set_value("pack-2").run()
     assert {m.label: m.value for m in at.metric}["Images"] == "4"
-    assert len(at.get("plotly_chart")) == 2
+    assert any("4 of 4 images so far." in c.value for c in at.caption), [c.value for c in at.caption]
+    assert len(at.get("plotly_chart")) == 5  # per day, per order, brightness, sharpness, colours
+
+
+def test_an_unreadable_archived_file_gets_its_error_once(filled):
+    url, storage, _ = filled
+    central, objects = CentralArchive(url), open_object_store(storage)
+    first = central.images(station="pack-1")[0]
+    objects.delete(first["object_key"])
+    assert index_once(central, objects) == 6
+    errors = [r for r in central.images_with_stats() if r["stats_error"]]
+    assert [r["id"] for r in errors] == [first["id"]] and first["object_key"] in errors[0]["stats_error"]
+    assert index_once(central, objects) == 0  # not tried again
 
 
 def test_a_station_without_an_archive_says_how_to_set_one(app_env):

@@ -120,6 +120,19 @@ images = Table(
 )
 
 
+image_stats = Table(
+    "image_stats", metadata,
+    Column("image_id", Id, ForeignKey("images.id"), primary_key=True),
+    Column("brightness", Float),
+    Column("contrast", Float),
+    Column("sharpness", Float),
+    Column("avg_hex", String(7)),
+    Column("dominant_hex", String(7)),
+    Column("error", Text),  # why the statistics could not be computed (the file is unreadable, too large ...)
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+
+
 class CentralError(RuntimeError):
     """The central database cannot be used as configured; the message says what to fix."""
 
@@ -269,6 +282,28 @@ class CentralArchive:
         update = [k for k in values if k not in ("station", "origin_id")]
         return self._write(station, lambda con: self._upsert(con, images, values, update))
 
+    # -- statistics computed centrally (utils/archive/indexer.py)
+    def images_without_stats(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Archived images (kept) whose statistics are not computed yet, oldest first."""
+        missing = ~select(image_stats.c.image_id).where(image_stats.c.image_id == images.c.id).exists()
+        return self._read(select(images.c.id, images.c.object_key, images.c.file_name)
+                          .where(images.c.state == "ok", missing).order_by(images.c.id).limit(limit))
+
+    def put_stats(self, image_id: int, values: dict[str, Any]) -> None:
+        """Store an image's statistics (or its ``error``); a second write of the same image changes nothing."""
+        row = {"image_id": int(image_id), "computed_at": datetime.now(timezone.utc),
+               **{k: values.get(k) for k in ("brightness", "contrast", "sharpness", "avg_hex", "dominant_hex",
+                                             "error")}}
+        try:
+            with self.engine.begin() as con:
+                if con.dialect.name == "postgresql":
+                    from sqlalchemy.dialects.postgresql import insert
+                else:
+                    from sqlalchemy.dialects.sqlite import insert
+                con.execute(insert(image_stats).values(**row).on_conflict_do_nothing(index_elements=["image_id"]))
+        except SQLAlchemyError as err:
+            raise _as_central_error(err, self.where) from None
+
     # -- reading (the central view, tests, the benchmark)
     def _read(self, stmt: Any) -> list[dict[str, Any]]:
         try:
@@ -314,6 +349,17 @@ class CentralArchive:
         stmt = select(images).where(images.c.state.in_(states)).order_by(images.c.captured_at, images.c.id)
         if order_ids is not None:
             stmt = stmt.where(images.c.order_id.in_(order_ids))
+        if station is not None:
+            stmt = stmt.where(images.c.station == station)
+        return self._read(stmt)
+
+    def images_with_stats(self, station: str | None = None) -> list[dict[str, Any]]:
+        """Kept images with their order number and their statistics (None where not computed yet)."""
+        stmt = (select(images, orders.c.order_number, image_stats.c.brightness, image_stats.c.contrast,
+                       image_stats.c.sharpness, image_stats.c.dominant_hex, image_stats.c.error.label("stats_error"))
+                .join(orders, orders.c.id == images.c.order_id)
+                .outerjoin(image_stats, image_stats.c.image_id == images.c.id)
+                .where(images.c.state == "ok").order_by(images.c.captured_at, images.c.id))
         if station is not None:
             stmt = stmt.where(images.c.station == station)
         return self._read(stmt)

@@ -16,20 +16,11 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from utils.archive.objects import object_store_for
 from utils.archive.sync import object_key
 from utils.storage import ImageRecord, Store, utc_now
 
 logger = logging.getLogger(__name__)
-
-
-def station_object_store(settings: Any) -> Any:
-    """The object store of the station's archive settings (nothing is contacted until it is used)."""
-    from utils.archive.objects import open_object_store
-
-    secret = settings.S3_SECRET_ACCESS_KEY.get_secret_value() if settings.S3_SECRET_ACCESS_KEY else None
-    return open_object_store(settings.STORAGE_URL, endpoint_url=settings.S3_ENDPOINT_URL, region=settings.S3_REGION,
-                             access_key=settings.S3_ACCESS_KEY_ID, secret_key=secret,
-                             create_bucket=settings.S3_CREATE_BUCKET)
 
 
 def key_of(store: Store, rec: ImageRecord, station: str) -> str:
@@ -47,7 +38,7 @@ def archive_reader(store: Store, settings: Any) -> Callable[[ImageRecord], Itera
 
         with lock:
             if "objects" not in held:
-                held["objects"] = station_object_store(settings)
+                held["objects"] = object_store_for(settings)
         try:
             yield from held["objects"].read_chunks(key_of(store, rec, settings.STATION_NAME))
         except ObjectStoreError as err:  # for the callers, a file that cannot be read, with the reason
@@ -71,7 +62,7 @@ def remove_archived_copies(store: Store, settings: Any, objects: Any | None = No
     days = settings.ARCHIVE_LOCAL_KEEP_DAYS
     if days is None:
         return "not run: ARCHIVE_LOCAL_KEEP_DAYS is empty (every local copy is kept)"
-    objects = objects if objects is not None else station_object_store(settings)
+    objects = objects if objects is not None else object_store_for(settings)
     removed = freed = 0
     kept: set[int] = set()
     cutoff = utc_now() - timedelta(days=days)

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from utils.files import fsync_dir, is_temp_file, temp_path_for
@@ -710,3 +710,11 @@ def open_object_store(
             raise ValueError(f"file URL {text!r} is not absolute: use file:///absolute/folder")
         return LocalObjectStore(path)
     raise ValueError(f"unsupported object store URL {_redact_url(text)!r}: use {ACCEPTED_URLS}")
+
+
+def object_store_for(settings: Any) -> ObjectStore:
+    """The object store of the archive settings (STORAGE_URL, S3_*); nothing is contacted until it is used."""
+    secret = settings.S3_SECRET_ACCESS_KEY.get_secret_value() if settings.S3_SECRET_ACCESS_KEY else None
+    return open_object_store(settings.STORAGE_URL, endpoint_url=settings.S3_ENDPOINT_URL, region=settings.S3_REGION,
+                             access_key=settings.S3_ACCESS_KEY_ID, secret_key=secret,
+                             create_bucket=settings.S3_CREATE_BUCKET)

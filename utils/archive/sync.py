@@ -312,9 +312,8 @@ def ensure_syncer(store: Store, settings: Any) -> Syncer | None:
     """This process's sync thread for the store's database (started once), or None without an archive."""
     if not settings.archive_enabled:
         return None
-    from utils.archive.objects import open_object_store
+    from utils.archive.objects import object_store_for
 
-    secret = settings.S3_SECRET_ACCESS_KEY.get_secret_value() if settings.S3_SECRET_ACCESS_KEY else None
     url = settings.CENTRAL_DATABASE_URL.get_secret_value()
     key = str(Path(store.db_path).resolve())
     with _syncers_lock:
@@ -323,9 +322,7 @@ def ensure_syncer(store: Store, settings: Any) -> Syncer | None:
             syncer = Syncer(
                 store,
                 archive=lambda: CentralArchive(url),
-                objects=lambda: open_object_store(settings.STORAGE_URL, endpoint_url=settings.S3_ENDPOINT_URL,
-                                                  region=settings.S3_REGION, access_key=settings.S3_ACCESS_KEY_ID,
-                                                  secret_key=secret, create_bucket=settings.S3_CREATE_BUCKET),
+                objects=lambda: object_store_for(settings),
                 station=settings.STATION_NAME,
                 interval_s=settings.SYNC_INTERVAL_S,
                 backoff_max_s=settings.SYNC_BACKOFF_MAX_S,

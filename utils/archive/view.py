@@ -97,15 +97,15 @@ def thumbnail_from_bytes(data: bytes, max_side: int = 320) -> bytes | None:
     return buf.getvalue()
 
 
+IMAGE_COLUMNS = ["station", "order_number", "captured_at", "kind", "width", "height", "size_bytes", "distance",
+                 "file_name", "brightness", "contrast", "sharpness", "dominant_hex"]
+
+
 def images_frame(central: CentralArchive, station: str | None = None) -> pd.DataFrame:
-    """One row per archived image (kept, all stations or one) with its order number: the statistics' table."""
-    orders = {r["id"]: r for r in central.list_orders(station=station)}
-    rows = [{"station": r["station"], "order_number": orders[r["order_id"]]["order_number"] if r["order_id"] in orders
-             else "", "captured_at": r["captured_at"], "kind": r["kind"], "width": r["width"], "height": r["height"],
-             "size_bytes": r["size_bytes"], "distance": r["distance"], "file_name": r["file_name"]}
-            for r in central.images(station=station)]
-    frame = pd.DataFrame(rows, columns=["station", "order_number", "captured_at", "kind", "width", "height",
-                                        "size_bytes", "distance", "file_name"])
+    """One row per archived image (kept, all stations or one) with its order number and its statistics (empty
+    until the central indexer computed them): the statistics' table."""
+    frame = pd.DataFrame([{k: r.get(k) for k in IMAGE_COLUMNS} for r in central.images_with_stats(station)],
+                         columns=IMAGE_COLUMNS)
     if not frame.empty:
         frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
     return frame
@@ -156,14 +156,15 @@ class ArchiveAccess:
 def open_archive(settings: Any) -> ArchiveAccess:
     """Open (and upgrade) the central archive of the settings; raises :class:`utils.archive.central.CentralError`
     or :class:`utils.archive.objects.ObjectStoreError` with what to fix."""
-    from utils.archive.objects import open_object_store
+    from utils.archive.objects import object_store_for
 
     if not settings.archive_configured:
         raise CentralError("no central archive is set: CENTRAL_DATABASE_URL and STORAGE_URL")
-    secret = settings.S3_SECRET_ACCESS_KEY.get_secret_value() if settings.S3_SECRET_ACCESS_KEY else None
     central = CentralArchive(settings.CENTRAL_DATABASE_URL.get_secret_value())
     central.upgrade()
-    objects = open_object_store(settings.STORAGE_URL, endpoint_url=settings.S3_ENDPOINT_URL,
-                                region=settings.S3_REGION, access_key=settings.S3_ACCESS_KEY_ID,
-                                secret_key=secret, create_bucket=settings.S3_CREATE_BUCKET)
+    objects = object_store_for(settings)
+    if settings.APP_MODE == "central":  # the office computes the statistics of what the stations send
+        from utils.archive.indexer import ensure_central_indexer
+
+        ensure_central_indexer(central, objects)
     return ArchiveAccess(central, objects, objects.describe())
