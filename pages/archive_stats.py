@@ -23,10 +23,13 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Stations", frame["station"].nunique())
 c2.metric("Orders", frame["order_number"].nunique())
 c3.metric("Images", f"{len(frame):,}")
-c4.metric("Stored", f"{frame['size_bytes'].sum() / 1e9:,.2f} GB")
+stored = frame["size_bytes"].sum()
+c4.metric("Stored", f"{stored / 1e9:,.2f} GB" if stored >= 1e9 else f"{stored / 1e6:,.1f} MB")
 daily = per_day(frame)
-st.plotly_chart(px.bar(daily, x="day", y="images", color="station", title="Images per day and station"),
-                width="stretch")
+daily["day"] = daily["day"].astype(str)  # one bar per day, not a time axis down to milliseconds
+days = px.bar(daily, x="day", y="images", color="station", title="Images per day and station")
+days.update_xaxes(type="category")
+st.plotly_chart(days, width="stretch")
 by_order = frame.groupby(["order_number", "station"]).size().reset_index(name="images")
 st.plotly_chart(px.bar(by_order, x="order_number", y="images", color="station", title="Images per order and station"),
                 width="stretch")

@@ -59,6 +59,14 @@ def test_a_station_syncs_what_it_captures_and_the_office_sees_it(tmp_path, brows
         assert len(captions) == order["n_images"] and all("packing-7" in c for c in captions)
         wait_idle(office)
         office.screenshot(path=str(ARTIFACTS / "archive-central.png"), full_page=True)
+        wait_for(lambda: all(r["brightness"] is not None for r in archived.images_with_stats()), timeout=60,
+                 what="the office's statistics of the archived images")
+        office.goto(central.url + "/archive-statistics")
+        office.get_by_text(f"{order['n_images']} of {order['n_images']} images so far.").wait_for(timeout=60_000)
+        office.locator('[data-testid="stPlotlyChart"]').nth(4).wait_for(timeout=60_000)
+        wait_idle(office)
+        office.set_viewport_size({"width": 1400, "height": 2000})
+        office.screenshot(path=str(ARTIFACTS / "archive-statistics.png"))
     finally:
         station.stop()
         if central is not None:
