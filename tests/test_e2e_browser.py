@@ -87,4 +87,8 @@ def test_video_in_the_browser(server, browser):
     assert ok and frame.shape[:2] == (360, 480)  # 640x480 demo frames at the default resolution 480
     assert count == frames and frames >= 20
     assert 7 < fps < 12
+    src = page.locator("video").first.get_attribute("src")
+    served = page.request.get(src if src.startswith("http") else url + src)
+    playable = "webm" if (export / "E2E-VIDEO" / name).with_suffix(".preview.webm").exists() else "mp4"
+    assert served.status == 200 and served.headers["content-type"] == f"video/{playable}"  # its own type
     page.close()

@@ -51,6 +51,41 @@ def test_real_frame_rate_is_written_into_the_file(tmp_path):
     cap.release()
 
 
+def test_a_camera_outage_is_a_freeze_of_its_length_and_the_video_plays_at_real_time(tmp_path):
+    rec = VideoRecorder(tmp_path / "gap.mp4", fps=5)
+    t0 = datetime.now(timezone.utc)
+    frames = list(_frames(20))
+    times = [i * 0.2 for i in range(10)] + [1.8 + 4.0 + i * 0.2 for i in range(10)]  # 4 s without frames
+    for img, t in zip(frames, times):
+        rec.write(img, t0 + timedelta(seconds=t))
+    path, fps = rec.close()
+    assert rec.freeze_frames == 19 and rec.frames == 39  # 4 s at 5 frames/s, the last frame before it repeated
+    assert fps == 5  # plays at real time: no rewrite at a lower rate
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 39
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) / cap.get(cv2.CAP_PROP_FPS) == pytest.approx(times[-1] - times[0]
+                                                                                              + 0.2, abs=0.25)
+    read = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        read.append(frame.astype(int))
+    cap.release()
+    before_gap = read[9]
+    assert all(np.abs(read[i] - before_gap).mean() < 3 for i in range(10, 29))  # the freeze shows the last frame
+    assert np.abs(read[29] - before_gap).mean() > 3  # then the camera's frames go on
+
+
+def test_a_slow_camera_is_not_mistaken_for_an_outage(tmp_path):
+    rec = VideoRecorder(tmp_path / "slow.mp4", fps=10)
+    t0 = datetime.now(timezone.utc)
+    for i, img in enumerate(_frames(12)):  # 3.4 of 10 frames/s, with jitter: no freeze is made up
+        rec.write(img, t0 + timedelta(seconds=i / 3.4 + (0.05 if i % 3 == 0 else 0.0)))
+    path, fps = rec.close()
+    assert rec.freeze_frames == 0 and fps == pytest.approx(3.4, abs=0.15)
+
+
 def test_abort_and_empty_recording_leave_nothing(tmp_path):
     rec = VideoRecorder(tmp_path / "a.mp4", fps=5)
     assert rec.close() == (None, None)

@@ -636,7 +636,8 @@ def show_video(order: OrderRecord) -> None:
         return
     try:
         with st.spinner("Preparing the video for the browser ..."):
-            st.video(str(browser_video(order.video_path)))
+            playable = browser_video(order.video_path)
+            st.video(str(playable), format="video/webm" if playable.suffix == ".webm" else "video/mp4")
     except VideoError as err:
         st.error(md(err))
     st.caption(f"{order.video_path.name}: {order.video_frames} frames at {order.video_fps} frames/s")

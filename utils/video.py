@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +23,11 @@ CODEC_ORDER = ("avc1", "h264", "X264", "HEVC", "mp4v")
 RATE_TOLERANCE = 0.02  # rewrite the file when the real rate differs by more than 2 %
 
 _codec_ok: dict[str, bool] = {}
+
+
+OUTAGE_MIN_S = 1.0  # a gap between frames is a camera outage (filled as a freeze) when longer than this ...
+OUTAGE_INTERVALS = 4.0  # ... and than this many of the recent intervals
+MAX_FREEZE_S = 600.0  # longest freeze written for one gap (a longer outage is cut to this)
 
 
 class VideoError(RuntimeError):
@@ -66,6 +73,9 @@ class VideoRecorder:
         self._last: datetime | None = None
         self._tmp = temp_path_for(self.path.with_suffix(".mp4"))
         self._writer: cv2.VideoWriter | None = None
+        self._last_frame: np.ndarray | None = None
+        self._gaps: deque[float] = deque(maxlen=25)  # the recent intervals between frames (outages left out)
+        self.freeze_frames = 0  # repeated frames that fill camera outages
 
     def probe(self) -> str:
         """The codec that will be used; raises VideoError at once when none works (before any frame)."""
@@ -97,14 +107,33 @@ class VideoRecorder:
         raise VideoError(f"None of the video codecs {self.codecs} can be opened by OpenCV on this machine.")
 
     def write(self, img: Image.Image | np.ndarray, timestamp: datetime) -> None:
-        """Append one frame (RGB or mono); frames of another size are scaled to the first one's."""
+        """Append one frame (RGB or mono); frames of another size are scaled to the first one's.
+
+        A gap in the timestamps (the camera was gone: longer than :data:`OUTAGE_MIN_S` and than
+        :data:`OUTAGE_INTERVALS` of the recent frame intervals) is filled with the last frame repeated at that
+        cadence, so that the video shows a freeze of the right length and plays at real time (at most
+        :data:`MAX_FREEZE_S` of it)."""
         frame = to_bgr(img)
         size = (frame.shape[1], frame.shape[0])
         if self._writer is None:
             self._start(size)
         if size != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)  # type: ignore[arg-type]
+        if self._last is not None and self._last_frame is not None:
+            gap = (timestamp - self._last).total_seconds()
+            cadence = statistics.median(self._gaps) if len(self._gaps) >= 3 else 1.0 / self.fps
+            if gap > max(OUTAGE_MIN_S, OUTAGE_INTERVALS * cadence):
+                missing = min(round(gap / cadence) - 1, round(MAX_FREEZE_S / cadence))
+                for _ in range(missing):
+                    self._writer.write(self._last_frame)  # type: ignore[union-attr]
+                self.frames += missing
+                self.freeze_frames += missing
+                logger.info("Video %s: %.1f s without frames shown as a freeze (%d frames)", self.path.name, gap,
+                            missing)
+            elif gap > 0:
+                self._gaps.append(gap)
         self._writer.write(frame)  # type: ignore[union-attr]
+        self._last_frame = frame
         self.frames += 1
         self._first = self._first or timestamp
         self._last = timestamp
