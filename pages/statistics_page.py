@@ -39,7 +39,7 @@ images = load_images_frame(store)
 
 # ---- filters
 bounds = date_bounds(images, orders)
-f1, f2, f3 = st.columns([2, 3, 2])
+f1, f2, f3 = st.columns([3, 3, 3])
 period = f1.date_input("Capture dates", value=bounds, min_value=bounds[0], max_value=bounds[1], key="stats_dates")
 picked = f2.multiselect("Orders", orders["order_folder"].tolist(), key="stats_orders", placeholder="All orders")
 kinds = f3.multiselect("Images", list(KINDS), default=["capture", "import"], format_func=KINDS.get,
@@ -53,7 +53,7 @@ shown_orders = filter_orders(orders, start, end, picked, shown)
 
 # ---- key figures
 k = kpis(shown, shown_orders)
-m = st.columns(5)
+m = [*st.columns(3), *st.columns(3)]  # two rows: each figure has the room to show its whole value
 m[0].metric("Orders", k["orders"])
 m[1].metric("Images", k["images"])
 m[2].metric("Images per order", f"{k['images_per_order']:.1f}")

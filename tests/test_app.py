@@ -151,3 +151,18 @@ def test_bad_configuration_shows_the_variable(env, monkeypatch):
     monkeypatch.setenv("IMAGES_PER_SECOND", "fast")
     at = app()
     assert any("IMAGES_PER_SECOND" in shown(e.value) for e in at.error)
+
+
+def test_the_sidebar_says_the_descriptor_in_one_line_and_folds_the_details(env, monkeypatch, tmp_path):
+    import torch
+
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "empty-hub"))  # no pretrained weights: the fallback runs
+    try:
+        at = app()
+    finally:
+        torch.hub.set_dir(old)
+    (warning,) = [w.value for w in at.sidebar.warning if "fallback" in w.value]
+    assert "no pretrained weights" in warning and "Error" not in warning and len(warning) < 120
+    (details,) = [e for e in at.sidebar.expander if e.label == "Details for the engineer"]
+    assert any("FileNotFoundError" in c.value or "not in the torch hub cache" in c.value for c in details.caption)

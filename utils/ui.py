@@ -605,8 +605,13 @@ def sidebar(engine: Engine, user: User) -> None:
             st.error(md(engine.descriptor_problem or "No descriptor"))
         elif engine.descriptor.status.pretrained:
             st.caption(f"{engine.descriptor.status.name} — {engine.descriptor.status.reason}")
-        else:
-            st.warning(f"{engine.descriptor.status.name}: {engine.descriptor.status.reason}", icon="⚠️")
+        else:  # one short line for the operator; the engineer's details (the log has them too) folded away
+            st.warning(f"{engine.descriptor.status.name}: no pretrained weights, capture works with the fallback.",
+                       icon="⚠️")
+            with st.expander("Details for the engineer"):
+                st.caption(md(engine.descriptor.status.reason))
+                st.caption("Put the MobileNetV3 weights file in place (README: Running it on the shop floor, "
+                           "Offline weights).")
         st.subheader("Engine")
         snap = engine.worker.snapshot()
         if snap.running and snap.order is not None:
