@@ -11,6 +11,7 @@ from utils.ui import (
     admin_action,
     get_engine,
     is_admin,
+    live_rate,
     md,
     paged_gallery,
     scene_state,
@@ -150,7 +151,7 @@ if running:
             st.image(now.latest_frame, width=s.IMAGE_DISPLAY_WIDTH, output_format="JPEG")
         else:
             st.info("Waiting for the first frame ...")
-        m1, m2, m3, m4 = st.columns(4)
+        m1, m2, m3, m4 = st.columns([3, 2, 3, 2])  # room for "0.123 / 0.325" and "10.0 of 10"
         if opts is not None and opts.mode == MODE_DISTINCT:
             dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
             m1.metric("Distance / threshold", f"{dist} / {opts.threshold:.3f}",
@@ -159,8 +160,13 @@ if running:
             m2.metric("\\# Images", now.kept, help="Distinct images kept for the order")
         else:
             m1.metric("Video frames", now.video_frames)
-        m3.metric("Frames/s", f"{now.achieved_fps:.1f}", help=f"requested {opts.images_per_second if opts else ''}")
+        requested = opts.images_per_second if opts else 0.0
+        rate, slow = live_rate(now, requested)
+        m3.metric("Frames/s", f"{rate:.1f} of {requested:g}", help="achieved of requested (0 while the camera "
+                                                                    "sends nothing)")
         m4.metric("Frames seen", now.frames_seen, help=f"{now.dropped} dropped while processing fell behind")
+        if slow:
+            st.warning(slow, icon=":material/speed:")
         if opts is not None and opts.mode == MODE_DISTINCT:
             st.caption(scene_state(now, opts.threshold))
             if now.recent:

@@ -166,3 +166,35 @@ def test_the_sidebar_says_the_descriptor_in_one_line_and_folds_the_details(env, 
     assert "no pretrained weights" in warning and "Error" not in warning and len(warning) < 120
     (details,) = [e for e in at.sidebar.expander if e.label == "Details for the engineer"]
     assert any("FileNotFoundError" in c.value or "not in the torch hub cache" in c.value for c in details.caption)
+
+
+def test_the_live_rate_is_shown_against_the_requested_one_and_drops_to_0_in_an_outage():
+    from datetime import timedelta
+
+    from ImageProcessingThread import WorkerSnapshot
+    from utils.storage import utc_now
+    from utils.ui import live_rate
+
+    now = utc_now()
+    steady = WorkerSnapshot(running=True, latest_at=now - timedelta(seconds=0.1), frames_seen=50, achieved_fps=4.9)
+    assert live_rate(steady, 5.0, now) == (4.9, None)
+    slow = WorkerSnapshot(running=True, latest_at=now, frames_seen=50, achieved_fps=3.4)
+    rate, warning = live_rate(slow, 5.0, now)
+    assert rate == 3.4 and "3.4 of 5 frames/s" in warning and "TRANSMISSION_TYPE=None" in warning
+    silent = WorkerSnapshot(running=True, latest_at=now - timedelta(seconds=5), frames_seen=50, achieved_fps=4.9)
+    assert live_rate(silent, 5.0, now) == (0.0, None)  # the camera is gone: 0, not the last rate
+    starting = WorkerSnapshot(running=True, latest_at=now, frames_seen=3, achieved_fps=1.0)
+    assert live_rate(starting, 5.0, now) == (1.0, None)  # too early to judge
+
+
+def test_after_close_order_the_sidebar_shows_no_old_camera_error(env, monkeypatch):
+    from utils.ui import sidebar_error
+
+    monkeypatch.setenv("CAMERA_ADDRESS", "http://127.0.0.1:9")  # nothing listens: every grab fails
+    monkeypatch.setenv("CAMERA_TIMEOUT", "0.5")
+    at = start(app(), "ERR-1")
+    wait_for(lambda: worker().snapshot().last_error is not None, timeout=30, what="a camera error")
+    assert "cannot reach the camera adapter" in sidebar_error(worker().snapshot())  # shown while it runs
+    at.button(key="button_close").click().run()
+    closed = worker().snapshot()
+    assert not closed.running and closed.last_error is not None and sidebar_error(closed) is None

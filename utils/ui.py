@@ -399,6 +399,29 @@ def scene_state(snap: Any, threshold: float) -> str:
     return ":material/pause_circle: Scene settled: the same as a kept image (distance below the threshold)."
 
 
+SLOW_CAMERA_SHARE = 0.9  # warn when the camera delivers less than this share of the requested frame rate
+
+
+def sidebar_error(snap: Any) -> str | None:
+    """The camera error the sidebar shows: the running order's latest (after Close order an old one is no news)."""
+    return snap.last_error if snap.running else None
+
+
+def live_rate(snap: Any, requested: float, now: datetime | None = None) -> tuple[float, str | None]:
+    """(frames per second to show, a warning or None) for the live view: 0 while no frame has come for a while
+    (a camera outage shows as 0, not as the last rate), and a warning when the camera cannot keep up."""
+    now = now or utc_now()
+    silent_after = max(2.0, 3.0 / requested) if requested > 0 else 2.0
+    if snap.latest_at is None or (now - snap.latest_at).total_seconds() > silent_after:
+        return 0.0, None
+    rate = float(snap.achieved_fps)
+    if snap.frames_seen >= 10 and requested > 0 and rate < SLOW_CAMERA_SHARE * requested:
+        return rate, (f"The camera delivers {rate:.1f} of {requested:g} frames/s. Lower the rate, or check the "
+                      "adapter: Continuous acquisition (not SingleFrame) and TRANSMISSION_TYPE=None give its full "
+                      "speed (README: Cameras).")
+    return rate, None
+
+
 def order_label(order: OrderRecord) -> str:
     what = f"{order.n_images} image(s)" if order.mode != "video" else "video"
     state = "running/open" if order.is_open else local_time(order.closed_at)
@@ -618,8 +641,9 @@ def sidebar(engine: Engine, user: User) -> None:
             st.success(f"Running order **{md(snap.order.order_number)}** ({snap.options.mode if snap.options else ''})")
         else:
             st.caption("Idle")
-        if snap.last_error:
-            st.error(md(snap.last_error))
+        error = sidebar_error(snap)
+        if error:
+            st.error(md(error))
         if engine.recovery.completed or engine.recovery.removed_rows or engine.recovery.removed_temp_files:
             st.caption(f"Recovered at start: {engine.recovery}")
         st.caption(f"Export folder: `{Path(s.EXPORT_DIR).resolve()}`")
