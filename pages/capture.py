@@ -135,6 +135,8 @@ if ss["save_as"] == MODE_DISTINCT:
         b4.metric("\\# Images", kept, help="Distinct images kept for the order")
 
 live = st.container()
+# the live image fills its column unless IMAGE_DISPLAY_WIDTH is set (the original app's fixed width)
+live_width: int | str = s.IMAGE_DISPLAY_WIDTH if "IMAGE_DISPLAY_WIDTH" in s.model_fields_set else "stretch"
 if running:
     period = max(s.LOOP_UPDATE_TIME, 1.0 / max(1, int(ss["images_per_second"])))
 
@@ -147,24 +149,26 @@ if running:
         if now.last_error:
             lasted = now.error_duration_s or 0.0
             st.error(f"{md(now.last_error)} (for {lasted:.0f} s, {now.error_count} error(s) in total; retrying)")
-        if now.latest_frame is not None:
-            st.image(now.latest_frame, width=s.IMAGE_DISPLAY_WIDTH, output_format="JPEG")
-        else:
-            st.info("Waiting for the first frame ...")
-        m1, m2, m3, m4 = st.columns([3, 2, 3, 2])  # room for "0.123 / 0.325" and "10.0 of 10"
-        if opts is not None and opts.mode == MODE_DISTINCT:
-            dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
-            m1.metric("Distance / threshold", f"{dist} / {opts.threshold:.3f}",
-                      help="Distance of the latest frame to the nearest kept image; a settled frame farther than "
-                           "the threshold is kept.")
-            m2.metric("\\# Images", now.kept, help="Distinct images kept for the order")
-        else:
-            m1.metric("Video frames", now.video_frames)
-        requested = opts.images_per_second if opts else 0.0
-        rate, slow = live_rate(now, requested)
-        m3.metric("Frames/s", f"{rate:.1f} of {requested:g}", help="achieved of requested (0 while the camera "
-                                                                    "sends nothing)")
-        m4.metric("Frames seen", now.frames_seen, help=f"{now.dropped} dropped while processing fell behind")
+        pic, figures = st.columns([3, 2], gap="medium")  # the live image as large as the page allows
+        with pic:
+            if now.latest_frame is not None:
+                st.image(now.latest_frame, width=live_width, output_format="JPEG")
+            else:
+                st.info("Waiting for the first frame ...")
+        with figures:
+            if opts is not None and opts.mode == MODE_DISTINCT:
+                dist = "–" if now.last_distance is None else f"{now.last_distance:.3f}"
+                st.metric("Distance / threshold", f"{dist} / {opts.threshold:.3f}",
+                          help="Distance of the latest frame to the nearest kept image; a settled frame farther "
+                               "than the threshold is kept.")
+                st.metric("\\# Images", now.kept, help="Distinct images kept for the order")
+            else:
+                st.metric("Video frames", now.video_frames)
+            requested = opts.images_per_second if opts else 0.0
+            rate, slow = live_rate(now, requested)
+            st.metric("Frames/s", f"{rate:.1f} of {requested:g}", help="achieved of requested (0 while the camera "
+                                                                        "sends nothing)")
+            st.metric("Frames seen", now.frames_seen, help=f"{now.dropped} dropped while processing fell behind")
         if slow:
             st.warning(slow, icon=":material/speed:")
         if opts is not None and opts.mode == MODE_DISTINCT:

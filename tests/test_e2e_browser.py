@@ -92,3 +92,27 @@ def test_video_in_the_browser(server, browser):
     playable = "webm" if (export / "E2E-VIDEO" / name).with_suffix(".preview.webm").exists() else "mp4"
     assert served.status == 200 and served.headers["content-type"] == f"video/{playable}"  # its own type
     page.close()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)], ids=["1280x800", "1920x1080"])
+def test_the_capture_page_uses_the_screen(server, browser, size):
+    """The live image fills its column beside the figures, and no figure is cut off (Dashboard: LAYOUT_LANDSCAPE
+    as the test server sets it)."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    start_order(page, url, f"E2E-SCREEN-{size[0]}")
+    image = page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first
+    image.wait_for(timeout=30_000)
+    page.get_by_text("Frames seen").first.wait_for(timeout=30_000)
+    time.sleep(1.5)
+    main = page.locator('[data-testid="stMain"]').bounding_box()
+    box = image.bounding_box()
+    assert box["width"] >= 0.45 * main["width"] and box["width"] > 400, (box, main)  # not 320 px any more
+    cut = page.evaluate("""() => [...document.querySelectorAll(
+            '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")  # an ellipsis: text cut off
+    assert cut == [], f"figures cut off: {cut}"
+    page.screenshot(path=str(ARTIFACTS / f"capture-{size[0]}x{size[1]}.png"))
+    page.get_by_role("button", name="Close order").click()
+    page.get_by_text("image(s) saved").first.wait_for(timeout=30_000)
+    page.close()

@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     LOOP_UPDATE_TIME: float = Field(
         0.1, gt=0, le=10, description="Seconds between refreshes of the live view (0 < x <= 10)."
     )
-    IMAGE_DISPLAY_WIDTH: int = Field(320, ge=32, le=4096, description="Width in pixels of the live image.")
+    IMAGE_DISPLAY_WIDTH: int = Field(
+        320, ge=32, le=4096,
+        description="Width in pixels of the live image when set; not set, the live image fills its column of the "
+        "Capture page (beside the figures).",
+    )
     GALLERY_N_COLUMNS: int = Field(6, ge=1, le=24, description="Columns of the gallery grid.")
     GALLERY_OVERALL_HEIGHT: int | None = Field(
         None, ge=100, description="Height in pixels of the scrolling gallery; empty: as tall as needed."
