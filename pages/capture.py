@@ -14,6 +14,7 @@ from utils.ui import (
     live_rate,
     md,
     paged_gallery,
+    preview_frame,
     scene_state,
     show_video,
     threshold_help,
@@ -184,10 +185,21 @@ if running:
     with live:
         live_view()
 else:
-    @st.fragment(run_every=2.0)
+    previewing = st.toggle("Camera preview", key="camera_preview",
+                           help="See what the camera sees, to aim it and check the light. Nothing is saved.")
+
+    @st.fragment(run_every=1.0 if previewing else 2.0)
     def watch_for_start() -> None:
         if worker.snapshot().running:  # started in another tab
             st.rerun()
+        if previewing:
+            img, problem = preview_frame(engine.camera)
+            if problem:
+                st.warning(f"Camera preview: {md(problem)}", icon=":material/videocam_off:")
+            else:
+                pic, note = st.columns([3, 2], gap="medium")  # as large as the live image will be
+                pic.image(img, width=live_width, caption="Camera preview — nothing is saved", output_format="JPEG")
+                note.caption("Aim the camera and check the light; type the order number and press Start to capture.")
 
     watch_for_start()
 

@@ -198,3 +198,22 @@ def test_after_close_order_the_sidebar_shows_no_old_camera_error(env, monkeypatc
     at.button(key="button_close").click().run()
     closed = worker().snapshot()
     assert not closed.running and closed.last_error is not None and sidebar_error(closed) is None
+
+
+def test_the_camera_preview_shows_frames_and_saves_nothing(env):
+    from utils.storage import Store
+
+    at = app()
+    at.toggle(key="camera_preview").set_value(True).run()
+    captions = [img.caption for e in at.get("image") for img in e.proto.imgs]
+    assert "Camera preview — nothing is saved" in captions
+    assert Store(env).list_orders() == [] and not worker().snapshot().running  # no order, no row, no file
+    assert not [p for p in env.rglob("*.jpg")]
+
+
+def test_the_camera_preview_says_why_there_is_no_image(env, monkeypatch):
+    monkeypatch.setenv("CAMERA_ADDRESS", "http://127.0.0.1:9")
+    monkeypatch.setenv("CAMERA_TIMEOUT", "0.5")
+    at = app()
+    at.toggle(key="camera_preview").set_value(True).run()
+    assert any("Camera preview" in w.value and "cannot reach the camera adapter" in w.value for w in at.warning)
