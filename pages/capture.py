@@ -54,6 +54,31 @@ def on_start() -> None:
         ss["message"] = ("warning", md(err))
 
 
+def on_enter() -> None:
+    """START_ON_ENTER: the scanner's Enter starts the order (an empty or bad number gets the usual warning)."""
+    if s.START_ON_ENTER and not worker.running:
+        on_start()
+
+
+def on_next_scan() -> None:
+    """SCAN_CLOSES_RUNNING: a number scanned while an order runs closes it and starts the scanned one."""
+    number = ss.get("next_order", "").strip()
+    ss["next_order"] = ""
+    if not number:
+        return
+    try:
+        validate_order_number(number, s.ORDER_NUMBER_MAX_LENGTH)
+    except OrderNumberError as err:  # a misread code: the running order goes on
+        ss["message"] = ("warning", f"Scanned “{md(number)}”: {md(err)} The running order goes on.")
+        return
+    on_close()
+    closed = ss.get("message", ("", ""))[1]
+    ss["order_number"] = number
+    on_start()
+    kind, started = ss.get("message", ("info", ""))
+    ss["message"] = (kind, f"{closed}  \n{started}")
+
+
 def on_close() -> None:
     try:
         summary = worker.stop()
@@ -92,10 +117,14 @@ with c_order:
     if running and snap.order is not None:
         ss["order_number"] = snap.order.order_number
     st.text_input(s.INPUT_TEXT_TITLE, placeholder=s.INPUT_TEXT_PLACEHOLDER, disabled=running, key="order_number",
-                  max_chars=s.ORDER_NUMBER_MAX_LENGTH)
+                  max_chars=s.ORDER_NUMBER_MAX_LENGTH, on_change=on_enter if s.START_ON_ENTER else None)
 with c_close:
     st.button("Close order", type="primary", disabled=not running, on_click=on_close, key="button_close",
               width="stretch")
+
+if running and s.SCAN_CLOSES_RUNNING:
+    st.text_input("Next order", key="next_order", max_chars=s.ORDER_NUMBER_MAX_LENGTH, on_change=on_next_scan,
+                  placeholder="Scan the next order's code: this one closes and that one starts")
 
 message = ss.pop("message", None)
 if message:

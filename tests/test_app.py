@@ -217,3 +217,32 @@ def test_the_camera_preview_says_why_there_is_no_image(env, monkeypatch):
     at = app()
     at.toggle(key="camera_preview").set_value(True).run()
     assert any("Camera preview" in w.value and "cannot reach the camera adapter" in w.value for w in at.warning)
+
+
+def test_a_scanner_starts_the_order_and_a_next_scan_closes_it_and_starts_the_next(env, monkeypatch):
+    monkeypatch.setenv("START_ON_ENTER", "true")
+    monkeypatch.setenv("SCAN_CLOSES_RUNNING", "true")
+    at = app()
+    at.text_input(key="order_number").input("SCAN-1").run()  # the scanner types the number and Enter
+    assert worker().snapshot().running and worker().snapshot().order.order_number == "SCAN-1"
+    wait_for(lambda: worker().snapshot().frames_seen > 0, timeout=30, what="frames of SCAN-1")
+    at.run()
+    at.text_input(key="next_order").input("SCAN-2").run()
+    now = worker().snapshot()
+    assert now.running and now.order.order_number == "SCAN-2"
+    from utils.storage import Store
+
+    closed = [o for o in Store(env).list_orders() if o.order_number == "SCAN-1"]
+    assert closed and closed[0].status == "closed"
+    said = [m.value for m in [*at.info, *at.success]]
+    assert any("SCAN-1" in m and "closed" in m and "SCAN-2" in m and "started" in m for m in said), said
+    at.text_input(key="next_order").input("../etc").run()  # a misread code: said, and the order goes on
+    assert any("The running order goes on" in w.value for w in at.warning)
+    assert worker().snapshot().running and worker().snapshot().order.order_number == "SCAN-2"
+    at.button(key="button_close").click().run()
+
+
+def test_without_start_on_enter_enter_starts_nothing(env):
+    at = app()
+    at.text_input(key="order_number").input("TYPED-1").run()
+    assert not worker().snapshot().running  # Start is pressed by hand

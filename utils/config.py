@@ -159,6 +159,14 @@ class Settings(BaseSettings):
         "(or EXPORT_DIR/capture.sqlite3 where an older installation has it).",
     )
     ORDER_NUMBER_MAX_LENGTH: int = Field(64, ge=1, le=200, description="Longest accepted order number.")
+    START_ON_ENTER: bool = Field(
+        False, description="Enter in the order number starts the order (a hand-held barcode scanner types the number "
+        "and Enter)."
+    )
+    SCAN_CLOSES_RUNNING: bool = Field(
+        False, description="While an order runs, a scanned number (typed and Enter in 'Next order') closes it and "
+        "starts that one with the same options."
+    )
     CAMERA_SOURCE: CameraSourceKind = Field(
         "auto",
         description="auto | basler | snapshot | folder | opencv. auto: TEST_DATA_FOLDER, else CAMERA_ADDRESS, "
