@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, RECENT_KEPT, WorkerBusy
+from utils.barcodes import read_order_number
 from utils.engine import apply_refilter, plan_refilter
 from utils.storage import OrderNumberError, StorageError, validate_order_number
 from utils.ui import (
@@ -79,6 +80,14 @@ def on_next_scan() -> None:
     ss["message"] = (kind, f"{closed}  \n{started}")
 
 
+def on_read_code() -> None:
+    """Read the order number from a code on the sheet under the camera and propose it (Start stays the operator's)."""
+    read = read_order_number(engine.camera, s.ORDER_NUMBER_MAX_LENGTH)
+    if read.number is not None:
+        ss["order_number"] = read.number
+    ss["message"] = ("info" if read.number else "warning", md(read.message))
+
+
 def on_close() -> None:
     try:
         summary = worker.stop()
@@ -122,6 +131,10 @@ with c_close:
     st.button("Close order", type="primary", disabled=not running, on_click=on_close, key="button_close",
               width="stretch")
 
+if not running:
+    st.button("Read the order number from the camera", key="button_read_code", on_click=on_read_code,
+              icon=":material/qr_code_scanner:",
+              help="Hold the order sheet's barcode or QR code under the camera; the number is proposed above.")
 if running and s.SCAN_CLOSES_RUNNING:
     st.text_input("Next order", key="next_order", max_chars=s.ORDER_NUMBER_MAX_LENGTH, on_change=on_next_scan,
                   placeholder="Scan the next order's code: this one closes and that one starts")
