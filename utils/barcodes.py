@@ -53,19 +53,9 @@ def order_number_from_image(img: Image.Image | np.ndarray, max_length: int = 64)
 
 def read_order_number(camera: Any, max_length: int = 64) -> CodeRead:
     """Grab one frame from the camera and read the order number on it (camera problems said in words)."""
-    from communication import CameraError
-    from utils.imaging import ImageDecodeError, decode_image
+    from utils.camera_frames import grab_image
 
-    try:
-        frame = camera.grab()
-        if frame.image is not None:
-            img: Image.Image | np.ndarray = frame.image
-        elif frame.data is not None:
-            img = decode_image(frame.data)
-        else:
-            return CodeRead(None, "The camera answered without an image.")
-    except CameraError as err:
-        return CodeRead(None, f"The camera gave no image: {err}")
-    except ImageDecodeError as err:
-        return CodeRead(None, f"The camera's answer is not an image: {err}")
+    img, problem = grab_image(camera)
+    if img is None:
+        return CodeRead(None, f"The camera gave no image: {problem}")
     return order_number_from_image(img, max_length)

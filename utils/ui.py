@@ -404,23 +404,12 @@ PREVIEW_MAX_SIDE = 1280
 
 def preview_frame(camera: Any) -> tuple[Image.Image | None, str | None]:
     """One frame from the camera for the preview before Start (nothing is saved): (image, None) or (None, why)."""
-    from communication import CameraError
-    from utils.imaging import ImageDecodeError, decode_image
+    from utils.camera_frames import grab_image
 
-    try:
-        frame = camera.grab()
-        if frame.image is not None:
-            img = Image.fromarray(frame.image)
-        elif frame.data is not None:
-            img = decode_image(frame.data, max_side=PREVIEW_MAX_SIDE)
-        else:
-            return None, "The camera answered without an image."
-    except CameraError as err:
-        return None, str(err)
-    except ImageDecodeError as err:
-        return None, f"The camera's answer is not an image: {err}"
-    img.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
-    return img, None
+    img, problem = grab_image(camera, PREVIEW_MAX_SIDE)
+    if img is not None:
+        img.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+    return img, problem
 
 
 SLOW_CAMERA_SHARE = 0.9  # warn when the camera delivers less than this share of the requested frame rate
