@@ -597,13 +597,18 @@ class Settings(BaseSettings):
         return self.APP_MODE == "station" and self.archive_configured
 
     @property
-    def database_path(self) -> Path:
-        """File of the SQLite database."""
+    def database_path(self) -> Path | None:
+        """File of the SQLite database (None where DATABASE_URL names a PostgreSQL database)."""
         from utils.storage import default_database_path
 
         if self.DATABASE_URL:
-            return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
+            return Path(self.DATABASE_URL.removeprefix("sqlite:///")) if self.DATABASE_URL.startswith("sqlite") else None
         return default_database_path(self.EXPORT_DIR)
+
+    @property
+    def database_url(self) -> str:
+        """The station database as a SQLAlchemy URL: DATABASE_URL, else the SQLite file :attr:`database_path`."""
+        return self.DATABASE_URL or f"sqlite:///{self.database_path}"
 
     @property
     def threshold_options(self) -> list[float]:

@@ -348,7 +348,7 @@ _registry_lock = threading.Lock()
 
 def ensure_indexer(store: Store, averaging_method: str = "arithmetic") -> StatsIndexer:
     """The running indexer of this database (one per process and database file), started if needed."""
-    key = str(Path(store.db_path).resolve())
+    key = store.database_key
     with _registry_lock:
         indexer = _indexers.get(key)
         if indexer is not None and indexer.running and indexer.averaging_method == averaging_method:

@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from utils.archive.central import CentralArchive, CentralError, CentralUnavailable
@@ -316,7 +315,7 @@ def ensure_syncer(store: Store, settings: Any) -> Syncer | None:
 
     secret = settings.S3_SECRET_ACCESS_KEY.get_secret_value() if settings.S3_SECRET_ACCESS_KEY else None
     url = settings.CENTRAL_DATABASE_URL.get_secret_value()
-    key = str(Path(store.db_path).resolve())
+    key = store.database_key
     with _syncers_lock:
         syncer = _syncers.get(key)
         if syncer is None or not syncer.running:
