@@ -281,3 +281,154 @@ def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), errors
     assert sqlite3.connect(export / ".capture" / "capture.sqlite3").execute(
         "PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+# ----------------------------------------------------------------- Alembic: today's databases upgrade in place
+
+
+def make_version_3_database(export: Path) -> Path:
+    """An export folder with the database as schema version 3 (the last one before Alembic) made it, with raw sqlite3
+    from that version's own text (``_SCHEMA`` and ``_MIGRATIONS``): a closed order with two kept images, one in the
+    trash and a version; an open order; labels, a job, a lease, outbox rows done and waiting (the highest id deleted,
+    as outbox_prune does, so that AUTOINCREMENT's counter is ahead of the rows). Returns the database file."""
+    from utils.storage import _MIGRATIONS, _SCHEMA
+
+    (export / ".capture").mkdir(parents=True)
+    files = {"OLD-3": ["00001_a.jpg", "00002_b.jpg", "00004_v00001_crop.png"], "RUN-3": ["00001_r.jpg"]}
+    for folder, names in files.items():
+        (export / folder / "trash").mkdir(parents=True)
+        for i, name in enumerate(names):
+            (export / folder / name).write_bytes(jpeg(30 * i + 5))
+    (export / "OLD-3" / "trash" / "00003_c.jpg").write_bytes(jpeg(99))
+    db = export / ".capture" / "capture.sqlite3"
+    con = sqlite3.connect(db)
+    con.executescript(_SCHEMA)
+    for version in sorted(_MIGRATIONS):
+        for statement in _MIGRATIONS[version]:
+            con.execute(statement)
+    con.execute("PRAGMA user_version = 3")
+    t0 = "2026-03-04T05:06:07.000000+00:00"
+    con.executemany(
+        "INSERT INTO orders (id, order_number, folder, mode, status, started_at, closed_at, threshold, camera, kind, "
+        "keep, station, synced_at) VALUES (?, ?, ?, 'distinct images', ?, ?, ?, 0.3, 'cam', 'capture', ?, 'pack-1', ?)",
+        [(1, "OLD-3", "OLD-3", "closed", t0, t0, 1, t0), (2, "RUN-3", "RUN-3", "open", t0, None, 0, None)])
+    con.executemany(
+        "INSERT INTO images (id, order_id, seq, file_name, state, captured_at, width, height, size_bytes, distance, "
+        "forced, camera, features, kind, source_image_id, operation, tool, trashed_at, station, synced_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 64, 48, 900, ?, ?, 'cam', ?, ?, ?, ?, ?, ?, 'pack-1', ?)",
+        [(1, 1, 1, "00001_a.jpg", "ok", t0, 0.5, 0, np.arange(4, dtype=np.float32).tobytes(), "capture", None, None,
+          None, None, t0),
+         (2, 1, 2, "00002_b.jpg", "ok", t0, 0.7, 1, None, "capture", None, None, None, None, None),
+         (3, 1, 3, "00003_c.jpg", "trashed", t0, None, 0, None, "capture", None, None, None, t0, None),
+         (4, 1, 4, "00004_v00001_crop.png", "ok", t0, None, 0, None, "version", 1, '{"name": "crop"}', "opencv",
+          None, None),
+         (5, 2, 1, "00001_r.jpg", "ok", t0, 0.9, 0, None, "capture", None, None, None, None, None)])
+    con.execute("INSERT INTO labels VALUES (1, 0, 'carton', 0.75, 'm')")
+    con.execute("INSERT INTO jobs (name, last_started, result, runs) VALUES ('cleanup', ?, 'ok', 3)", (t0,))
+    con.execute("INSERT INTO leases VALUES ('jobs', 'host:1', 1.5e9)")
+    con.executemany("INSERT INTO outbox (entity, entity_id, created_at, attempts, done_at) VALUES (?, ?, ?, ?, ?)",
+                    [("order", 1, t0, 1, t0), ("image", 2, t0, 2, None), ("image", 3, t0, 0, None),
+                     ("image", 5, t0, 0, t0)])
+    con.execute("DELETE FROM outbox WHERE id = 4")
+    con.commit()
+    con.close()
+    return db
+
+
+def table_rows(db: Path) -> dict[str, list[tuple]]:
+    """Every row of the station's tables (read with plain sqlite3), and SQLite's AUTOINCREMENT counters."""
+    con = sqlite3.connect(db)
+    try:
+        tables = ["orders", "images", "labels", "jobs", "leases", "outbox", "sqlite_sequence"]
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def alembic_state(db: Path) -> tuple[list[tuple], int]:
+    """(rows of alembic_version, PRAGMA user_version) of a SQLite database."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT version_num FROM alembic_version").fetchall(), \
+            con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_version_3_database_upgrades_in_place_at_start_and_ends_at_the_alembic_head(tmp_path):
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    db = make_version_3_database(export)
+    before = table_rows(db)
+    store = Store(export, outbox=True)
+    assert alembic_state(db) == ([(head_revision(STATION_MIGRATIONS),)], SCHEMA_VERSION)
+    assert table_rows(db) == before  # nothing lost, nothing changed
+    # the rows read as they did
+    old, run = sorted(store.list_orders(), key=lambda o: o.id)
+    assert (old.order_number, old.status, old.keep, old.station, old.n_images) == ("OLD-3", "closed", True, "pack-1", 2)
+    assert [r.file_name for r in store.images(old.id)] == ["00001_a.jpg", "00002_b.jpg", "00004_v00001_crop.png"]
+    assert store.get_image(3).path == export / "OLD-3" / "trash" / "00003_c.jpg" and store.get_image(3).path.is_file()
+    assert store.get_image(4).operation == {"name": "crop"} and store.versions_of([1])[1][0].id == 4
+    ids, feats, forced = store.features(old.id)
+    assert ids == [1] and feats[0].tolist() == [0, 1, 2, 3]
+    assert store.labels_of([1]) == {1: [("carton", 0.75, "m")]} and store.job_rows()["cleanup"]["runs"] == 3
+    assert store.lease_holder("jobs") == ("host:1", 1.5e9)
+    assert [(e.id, e.entity_id, e.attempts) for e in store.outbox_waiting()] == [(2, 2, 2), (3, 3, 0)]
+    # a second start changes nothing
+    store.close()
+    Store(export).close()
+    assert table_rows(db) == before
+    # and it goes on where version 3 stopped: the open order resumes, ids continue (AUTOINCREMENT: after the deleted 4)
+    again, resumed = store.open_order("RUN-3")
+    assert resumed and again.id == run.id
+    rec = store.save_image(again, jpeg(7), None, utc_now())
+    assert (rec.id, rec.seq) == (6, 2)
+    assert [e.id for e in store.outbox_waiting()][-2:] == [5, 6]
+
+
+def test_an_old_database_is_upgraded_once_when_processes_open_it_at_once(tmp_path):
+    """SQLite only: three processes start on a version-1 file; one upgrades it under the write lock, the others
+    wait and find it done."""
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    db = make_version_1_database(export)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from utils.storage import Store
+        Store({str(export)!r})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert alembic_state(db) == ([(head_revision(STATION_MIGRATIONS),)], SCHEMA_VERSION)
+    rows = table_rows(db)
+    assert [r[:5] for r in rows["images"]] == [(1, 1, 1, "00001_a.jpg", "ok"), (2, 1, 2, "00002_b.jpg", "trashed")]
+    assert len(rows["orders"]) == 1
+
+
+@pytest.mark.parametrize("made_by", ["alembic", "version 1", "version 3"])
+def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, made_by):
+    """The schema the Alembic revisions make, and the one the raw steps of the older versions left, are the tables
+    of ``utils.db.schema`` (SQLite: older versions declared their primary keys without NOT NULL, which SQLite
+    allows; nothing else differs)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from utils.db.schema import metadata
+
+    export = tmp_path / "export"
+    {"version 1": make_version_1_database, "version 3": make_version_3_database}.get(made_by, Path)(export)
+    store = Store(export)
+    with store.engine.connect() as con:
+        context = MigrationContext.configure(con, opts={"compare_type": True, "compare_server_default": True})
+        diff = compare_metadata(context, metadata)
+    store.close()
+    flat = [d for group in diff for d in (group if isinstance(group, list) else [group])]
+    legacy_keys = [d for d in flat if d[0] == "modify_nullable" and metadata.tables[d[2]].c[d[3]].primary_key]
+    if made_by == "alembic":
+        assert flat == []
+    else:
+        assert flat == legacy_keys and {d[2] for d in legacy_keys} == {"orders", "images", "outbox", "jobs", "leases"}

@@ -36,6 +36,7 @@ from sqlalchemy import bindparam, case, column, delete, exists, func, insert, in
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from utils.db import migrate
 from utils.db import schema as db
 from utils.db.engine import DbRow, Tx, begin_write, in_ids, is_sqlite_url, make_engine, safe_url, upsert
 from utils.files import atomic_write_bytes, fsync_dir, is_temp_file
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The schema version (``PRAGMA user_version``) of the versions before Alembic; it equals the Alembic revision
+#: ``0001`` (utils/db/migrations). Later changes are Alembic revisions only.
 SCHEMA_VERSION = 3
 TRASH_FOLDER = "trash"
 Mode = Literal["distinct images", "video"]
@@ -71,6 +74,9 @@ def default_database_path(export_dir: Path) -> Path:
         return legacy
     return Path(export_dir) / PRIVATE_FOLDER / DATABASE_NAME
 
+
+# The schema of the versions before Alembic (SQLite), kept to bring their databases to version 3 before they are
+# stamped at the Alembic revision 0001; a new database is made by the Alembic revisions (utils/db/migrations).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY,
@@ -110,8 +116,8 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_order ON images(order_id, state);
 """
 
-# Upgrades of an existing database, applied in order at start (``PRAGMA user_version`` says which ran); nothing is
-# lost: columns are added with defaults that describe what the older version stored.
+# Upgrades of a database of the versions before Alembic, applied in order at start (``PRAGMA user_version`` says
+# which ran); nothing is lost: columns are added with defaults that describe what the older version stored.
 _MIGRATIONS: dict[int, list[str]] = {
     2: [  # image tools: versions, imports, labels, scheduled jobs, retention
         "ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'capture'",
@@ -501,14 +507,39 @@ class Store:
 
     # -- schema
     def _prepare_schema(self) -> None:
-        """Create the schema of a new database, or bring an older one to :data:`SCHEMA_VERSION`, in one write
-        transaction (several processes may open the database at once: they take turns)."""
+        """Create the schema of a new database, or bring an older one to the newest Alembic revision.
+
+        Nothing to do (the usual case) is seen without writing. Otherwise it happens under the write lock, in one
+        transaction: several processes may open the database at once and take turns (SQLite: ``BEGIN IMMEDIATE``;
+        PostgreSQL: the advisory lock), the later ones find it done.
+        """
+        head = migrate.head_revision(migrate.STATION_MIGRATIONS)
+        with self.engine.connect() as con:
+            if migrate.current_revision(con) == head:
+                return
         with self._tx() as con:
-            self._legacy_upgrade(con)
+            current = migrate.current_revision(con.con)
+            if current == head:
+                return
+            if current is None and self._made_before_alembic(con):
+                self._legacy_upgrade(con)
+                migrate.stamp(con.con, migrate.STATION_MIGRATIONS, migrate.STATION_BASE_REVISION)
+                logger.info("Database %s: schema version %d is Alembic revision %s", self.where, SCHEMA_VERSION,
+                            migrate.STATION_BASE_REVISION)
+            migrate.upgrade(con.con, migrate.STATION_MIGRATIONS)
+            logger.info("Database %s is at schema revision %s", self.where, head)
+
+    def _made_before_alembic(self, con: Tx) -> bool:
+        """Whether this is a database of the versions before Alembic (SQLite, ``PRAGMA user_version`` 1 to 3, or
+        their tables without a version)."""
+        if self.dialect != "sqlite":
+            return False
+        return con.execute("PRAGMA user_version").scalar_one() > 0 or inspect(con.con).has_table("orders")
 
     def _legacy_upgrade(self, con: Tx) -> None:
-        """The raw steps of the versions before Alembic: today's schema where it is missing, then the upgrades of
-        :data:`_MIGRATIONS` that ``PRAGMA user_version`` says have not run (SQLite only)."""
+        """The raw steps of the versions before Alembic, kept for their databases: the tables of :data:`_SCHEMA`
+        where they are missing, then the upgrades of :data:`_MIGRATIONS` that ``PRAGMA user_version`` says have not
+        run, up to :data:`SCHEMA_VERSION` (the Alembic revision ``0001``)."""
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 con.execute(statement)
@@ -777,7 +808,8 @@ class Store:
 
     @_as_storage_error
     def close_order(
-        self, order_id: int, video_file: str | None = None, video_frames: int | None = None, video_fps: float | None = None
+        self, order_id: int, video_file: str | None = None, video_frames: int | None = None,
+        video_fps: float | None = None,
     ) -> OrderRecord:
         o = db.orders
         video = {k: v for k, v in (("video_file", video_file), ("video_frames", video_frames),
@@ -898,7 +930,8 @@ class Store:
                 logger.warning("Could not remove the pending row of %s yet; will retry", path.name)
                 self._stale_pending.add(image_id)
             if isinstance(err, OSError):
-                raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and permissions.") from err
+                raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and "
+                                   "permissions.") from err
             raise
         try:
             with self._tx() as con:
@@ -1350,8 +1383,8 @@ class Store:
         x = db.outbox
         rows = self._query(select(x).where(x.c.done_at.is_(None), x.c.failed_at.is_(None)).order_by(x.c.id)
                            .limit(limit))
-        return [OutboxEntry(r["id"], r["entity"], r["entity_id"], _dt(r["created_at"]), r["attempts"])  # type: ignore[arg-type]
-                for r in rows]
+        return [OutboxEntry(r["id"], r["entity"], r["entity_id"], _dt(r["created_at"]),  # type: ignore[arg-type]
+                            r["attempts"]) for r in rows]
 
     @_as_storage_error
     def outbox_done(self, entry: OutboxEntry) -> None:

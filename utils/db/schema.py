@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Float,
+    REAL,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,8 @@ from sqlalchemy import (
 
 #: Integer keys: SQLite's INTEGER (a rowid alias when it is the primary key), 64 bits on PostgreSQL.
 BigInt = BigInteger().with_variant(Integer, "sqlite")
+#: Floating point: REAL on SQLite (as declared before), double precision on PostgreSQL.
+Real = Float().with_variant(REAL(), "sqlite")
 #: Times as ISO 8601 text (``2026-11-21T10:15:02.123000+00:00``): the format earlier versions stored.
 When = Text
 
@@ -39,14 +42,14 @@ orders = Table(
     Column("status", Text, nullable=False),
     Column("started_at", When, nullable=False),
     Column("closed_at", When),
-    Column("threshold", Float),
-    Column("images_per_second", Float),
+    Column("threshold", Real),
+    Column("images_per_second", Real),
     Column("resolution", Integer),
     Column("camera", Text),
     Column("descriptor", Text),
     Column("video_file", Text),
     Column("video_frames", Integer),
-    Column("video_fps", Float),
+    Column("video_fps", Real),
     Column("kind", Text, nullable=False, server_default=text("'capture'")),
     Column("keep", Integer, nullable=False, server_default=text("0")),
     Column("trashed_at", When),
@@ -68,7 +71,7 @@ images = Table(
     Column("width", Integer),
     Column("height", Integer),
     Column("size_bytes", BigInt),
-    Column("distance", Float),
+    Column("distance", Real),
     Column("forced", Integer, nullable=False, server_default=text("0")),
     Column("camera", Text),
     Column("features", LargeBinary),
@@ -94,7 +97,7 @@ labels = Table(
     Column("image_id", BigInt, ForeignKey("images.id"), primary_key=True, autoincrement=False),
     Column("rank", Integer, primary_key=True, autoincrement=False),
     Column("name", Text, nullable=False),
-    Column("score", Float, nullable=False),
+    Column("score", Real, nullable=False),
     Column("model", Text, nullable=False),
     Index("labels_name", "name"),
 )
@@ -104,7 +107,7 @@ jobs = Table(
     Column("name", Text, primary_key=True),
     Column("last_started", When),
     Column("last_finished", When),
-    Column("duration_s", Float),
+    Column("duration_s", Real),
     Column("result", Text),
     Column("error", Text),
     Column("next_run", When),
@@ -116,7 +119,7 @@ leases = Table(
     "leases", metadata,
     Column("name", Text, primary_key=True),
     Column("holder", Text, nullable=False),
-    Column("expires_at", Float, nullable=False),  # epoch seconds
+    Column("expires_at", Real, nullable=False),  # epoch seconds
 )
 
 outbox = Table(
