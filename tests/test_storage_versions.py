@@ -1,6 +1,7 @@
 """Schema version 2: versions beside their source, import collections, labels, the trash with its clean-up,
-whole orders moved to the trash by retention, the *keep* mark, the jobs lease, and the upgrade of a version-1
-database made here with the version-1 schema."""
+whole orders moved to the trash by retention, the *keep* mark, the jobs lease (on SQLite and on PostgreSQL: the
+``store`` fixture here is ``store_factory``'s), and the upgrades: a version-1 and a version-3 SQLite file made here
+with those versions' schema, the Alembic head on both back ends."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ import pytest
 
 from utils.exports import order_images_csv, order_zip_entries
 from utils.storage import SCHEMA_VERSION, Store, utc_now
+
+
+@pytest.fixture()
+def store(store_factory):
+    return store_factory()
 
 
 def jpeg(value: int = 128, size: tuple[int, int] = (48, 64)) -> bytes:
@@ -168,12 +174,12 @@ def test_the_lease_is_held_by_one_holder_until_it_expires_or_is_released(store):
     assert store.lease_holder("jobs") is None
 
 
-def test_the_lease_is_refused_while_another_process_holds_it(store):
+def test_the_lease_is_refused_while_another_process_holds_it(store, store_factory):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parent.parent)!r})
         from utils.storage import Store
-        s = Store({str(store.export_dir)!r})
+        s = Store({str(store.export_dir)!r}, url={store_factory.url!r})
         assert s.acquire_lease("jobs", "other-process", ttl_s=60)
         print("held", flush=True)
         sys.stdin.readline()
@@ -232,6 +238,7 @@ def make_version_1_database(export: Path) -> Path:
 
 
 def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path):
+    """SQLite only (the versions before Alembic had no other database)."""
     export = tmp_path / "export"
     db = make_version_1_database(export)
     store = Store(export)
@@ -254,6 +261,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path
 
 
 def test_an_older_database_gets_the_station_name_and_its_rows_are_queued_for_the_archive_once(tmp_path):
+    """SQLite only (a version-1 file)."""
     export = tmp_path / "export"
     make_version_1_database(export)
     Store(export).close()  # upgraded without a station (a station on its own)
@@ -269,6 +277,7 @@ def test_an_older_database_gets_the_station_name_and_its_rows_are_queued_for_the
 
 
 def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):
+    """SQLite (PRAGMA user_version); PostgreSQL: test_a_new_postgresql_database_is_made_once_by_processes_at_once."""
     export = tmp_path / "export"
     code = textwrap.dedent(f"""
         import sys
@@ -409,11 +418,11 @@ def test_an_old_database_is_upgraded_once_when_processes_open_it_at_once(tmp_pat
     assert len(rows["orders"]) == 1
 
 
-@pytest.mark.parametrize("made_by", ["alembic", "version 1", "version 3"])
-def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, made_by):
-    """The schema the Alembic revisions make, and the one the raw steps of the older versions left, are the tables
-    of ``utils.db.schema`` (SQLite: older versions declared their primary keys without NOT NULL, which SQLite
-    allows; nothing else differs)."""
+@pytest.mark.parametrize("made_by", ["alembic", "version 1", "version 3", "alembic on postgresql"])
+def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, made_by, request):
+    """The schema the Alembic revisions make (SQLite and PostgreSQL), and the one the raw steps of the older versions
+    left, are the tables of ``utils.db.schema`` (SQLite: older versions declared their primary keys without NOT
+    NULL, which SQLite allows; nothing else differs)."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -421,14 +430,81 @@ def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, m
 
     export = tmp_path / "export"
     {"version 1": make_version_1_database, "version 3": make_version_3_database}.get(made_by, Path)(export)
-    store = Store(export)
+    url = request.getfixturevalue("postgres_url") if made_by.endswith("postgresql") else None
+    store = Store(export, url=url)
     with store.engine.connect() as con:
         context = MigrationContext.configure(con, opts={"compare_type": True, "compare_server_default": True})
         diff = compare_metadata(context, metadata)
     store.close()
     flat = [d for group in diff for d in (group if isinstance(group, list) else [group])]
     legacy_keys = [d for d in flat if d[0] == "modify_nullable" and metadata.tables[d[2]].c[d[3]].primary_key]
-    if made_by == "alembic":
+    if made_by.startswith("alembic"):
         assert flat == []
     else:
         assert flat == legacy_keys and {d[2] for d in legacy_keys} == {"orders", "images", "outbox", "jobs", "leases"}
+
+
+def postgres_snapshot(url: str) -> dict[str, list[tuple]]:
+    """The schema (columns, indexes, constraints), the Alembic revision and every row of a PostgreSQL database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as con:
+            def q(sql: str) -> list[tuple]:
+                return [tuple(r) for r in con.execute(text(sql))]
+
+            out = {
+                "columns": q("SELECT table_name, column_name, data_type, is_nullable, column_default FROM "
+                             "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"),
+                "indexes": q("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"),
+                "constraints": q("SELECT conrelid::regclass::text, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                                 "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2, 3"),
+                "alembic_version": q("SELECT version_num FROM alembic_version"),
+            }
+            for table in ("orders", "images", "labels", "jobs", "leases", "outbox"):
+                out[table] = q(f"SELECT * FROM {table} ORDER BY 1, 2")
+            return out
+    finally:
+        engine.dispose()
+
+
+def test_a_new_postgresql_database_is_created_at_the_head_and_a_second_store_changes_nothing(postgres_url, tmp_path):
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    store = Store(export, url=postgres_url, station="pack-9", outbox=True)
+    assert store.dialect == "postgresql" and store.db_path is None and "postgres@127.0.0.1" in store.where
+    order, recs = order_with_images(store, 2, "PG-1")
+    store.set_labels(recs[0].id, [("carton", 0.5)], "m")
+    store.acquire_lease("jobs", "me", ttl_s=60)
+    before = postgres_snapshot(postgres_url)
+    assert before["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
+    assert {c[0] for c in before["columns"]} == {"orders", "images", "labels", "jobs", "leases", "outbox",
+                                                 "alembic_version"}
+    assert len(before["images"]) == 2 and len(before["outbox"]) == 3
+    store.close()
+    again = Store(export, url=postgres_url, station="pack-9", outbox=True)
+    assert postgres_snapshot(postgres_url) == before
+    assert [r.id for r in again.images(order.id)] == [r.id for r in recs]
+    again.close()
+
+
+def test_a_new_postgresql_database_is_made_once_by_processes_at_once(postgres_url, tmp_path):
+    """Three processes open an empty PostgreSQL database at once: one creates the schema under the advisory lock,
+    the others wait and find it done."""
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from utils.storage import Store
+        Store({str(tmp_path / "export")!r}, url={postgres_url!r}).open_order("P-" + sys.argv[1])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    snapshot = postgres_snapshot(postgres_url)
+    assert snapshot["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
+    assert sorted(r[1] for r in snapshot["orders"]) == ["P-0", "P-1", "P-2"]

@@ -399,6 +399,8 @@ def _db_reason(err: BaseException) -> str:
     text = lines[0] if lines else type(orig).__name__
     if getattr(orig, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text:
         return f"{text} (No space left on device; free space on the disk)"
+    if "lock timeout" in text:  # PostgreSQL: the write lock was not free within the busy timeout
+        return f"{text} (the database is locked by another process)"
     return text
 
 
@@ -1428,8 +1430,8 @@ class Store:
                 rows = select(literal(entity), table.c.id, literal(now)).where(table.c.synced_at.is_(None), ~waiting)
                 if entity == "image":
                     rows = rows.where(table.c.state != "pending")
-                n += con.execute(insert(db.outbox).from_select(["entity", "entity_id", "created_at"],
-                                                               rows.order_by(table.c.id))).rowcount
+                queued = insert(db.outbox).from_select(["entity", "entity_id", "created_at"], rows.order_by(table.c.id))
+                n += len(con.rows(queued.returning(db.outbox.c.id)))  # (an INSERT's rowcount is not reliable)
         return n
 
     def outbox_backlog(self) -> OutboxBacklog:
