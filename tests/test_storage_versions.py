@@ -295,6 +295,14 @@ def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):
 # ----------------------------------------------------------------- Alembic: today's databases upgrade in place
 
 
+# The statistics table as the indexer of version 3 made it (utils/stats_store.py then ran this at every connect).
+V3_IMAGE_STATS = """CREATE TABLE IF NOT EXISTS image_stats (image_id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+    computed_at TEXT NOT NULL, error TEXT, width INTEGER, height INTEGER, format TEXT, mode TEXT, file_size INTEGER,
+    file_mtime TEXT, brightness REAL, contrast REAL, sharpness REAL, opaque_fraction REAL, avg_method TEXT, avg_r REAL,
+    avg_g REAL, avg_b REAL, avg_hex TEXT, dom_r REAL, dom_g REAL, dom_b REAL, dominant_hex TEXT, exif_captured_at TEXT,
+    gps_latitude REAL, gps_longitude REAL, gps_altitude REAL, exif_json TEXT)"""
+
+
 def make_version_3_database(export: Path) -> Path:
     """An export folder with the database as schema version 3 (the last one before Alembic) made it, with raw sqlite3
     from that version's own text (``_SCHEMA`` and ``_MIGRATIONS``): a closed order with two kept images, one in the
@@ -339,6 +347,9 @@ def make_version_3_database(export: Path) -> Path:
                     [("order", 1, t0, 1, t0), ("image", 2, t0, 2, None), ("image", 3, t0, 0, None),
                      ("image", 5, t0, 0, t0)])
     con.execute("DELETE FROM outbox WHERE id = 4")
+    con.execute(V3_IMAGE_STATS)
+    con.execute("INSERT INTO image_stats (image_id, version, computed_at, width, avg_method, avg_hex, exif_json) "
+                "VALUES (1, 1, ?, 64, 'arithmetic', '#123456', '{}')", (t0,))
     con.commit()
     con.close()
     return db
@@ -348,7 +359,7 @@ def table_rows(db: Path) -> dict[str, list[tuple]]:
     """Every row of the station's tables (read with plain sqlite3), and SQLite's AUTOINCREMENT counters."""
     con = sqlite3.connect(db)
     try:
-        tables = ["orders", "images", "labels", "jobs", "leases", "outbox", "sqlite_sequence"]
+        tables = ["orders", "images", "labels", "jobs", "leases", "outbox", "image_stats", "sqlite_sequence"]
         return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
     finally:
         con.close()
@@ -383,6 +394,9 @@ def test_a_version_3_database_upgrades_in_place_at_start_and_ends_at_the_alembic
     assert ids == [1] and feats[0].tolist() == [0, 1, 2, 3]
     assert store.labels_of([1]) == {1: [("carton", 0.75, "m")]} and store.job_rows()["cleanup"]["runs"] == 3
     assert store.lease_holder("jobs") == ("host:1", 1.5e9)
+    from utils.stats_store import stats_rows
+
+    assert stats_rows(store, [1])[1]["avg_hex"] == "#123456"  # the indexer's table of version 3, kept as it was
     assert [(e.id, e.entity_id, e.attempts) for e in store.outbox_waiting()] == [(2, 2, 2), (3, 3, 0)]
     # a second start changes nothing
     store.close()
@@ -441,7 +455,8 @@ def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, m
     if made_by.startswith("alembic"):
         assert flat == []
     else:
-        assert flat == legacy_keys and {d[2] for d in legacy_keys} == {"orders", "images", "outbox", "jobs", "leases"}
+        legacy = {"orders", "images", "outbox", "jobs", "leases"} | ({"image_stats"} if made_by == "version 3" else set())
+        assert flat == legacy_keys and {d[2] for d in legacy_keys} == legacy
 
 
 def postgres_snapshot(url: str) -> dict[str, list[tuple]]:
@@ -481,7 +496,7 @@ def test_a_new_postgresql_database_is_created_at_the_head_and_a_second_store_cha
     before = postgres_snapshot(postgres_url)
     assert before["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
     assert {c[0] for c in before["columns"]} == {"orders", "images", "labels", "jobs", "leases", "outbox",
-                                                 "alembic_version"}
+                                                 "image_stats", "alembic_version"}
     assert len(before["images"]) == 2 and len(before["outbox"]) == 3
     store.close()
     again = Store(export, url=postgres_url, station="pack-9", outbox=True)

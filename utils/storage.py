@@ -1,4 +1,6 @@
-"""Orders and kept images: one folder per order under EXPORT_DIR, metadata in SQLite.
+"""Orders and kept images: one folder per order under EXPORT_DIR, metadata in the station database through
+SQLAlchemy Core (SQLite by default, PostgreSQL by DATABASE_URL; tables in :mod:`utils.db.schema`, schema kept by
+Alembic: ``utils/db/migrations``).
 
 Consistency rule (files and rows agree whatever moment the process dies):
 
@@ -32,7 +34,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
-from sqlalchemy import bindparam, case, column, delete, exists, func, insert, inspect, literal, select, table, update
+from sqlalchemy import bindparam, case, delete, exists, func, insert, inspect, literal, select, update
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -1121,9 +1123,7 @@ class Store:
     def _delete_image_rows(self, con: Tx, ids: list[int]) -> None:
         i = db.images
         con.execute(delete(db.labels).where(in_ids(db.labels.c.image_id, ids, self.dialect)))
-        if inspect(con.con).has_table("image_stats"):  # utils.stats_store's
-            stats = table("image_stats", column("image_id"))
-            con.execute(delete(stats).where(in_ids(stats.c.image_id, ids, self.dialect)))
+        con.execute(delete(db.image_stats).where(in_ids(db.image_stats.c.image_id, ids, self.dialect)))
         con.execute(update(i).where(in_ids(i.c.source_image_id, ids, self.dialect)).values(source_image_id=None))
         con.execute(delete(i).where(in_ids(i.c.id, ids, self.dialect)))
 

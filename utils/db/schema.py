@@ -136,3 +136,36 @@ outbox = Table(
     Index("outbox_waiting", "done_at", "failed_at", "id"),
     sqlite_autoincrement=True,  # ids are never reused (as in schema version 3)
 )
+
+#: Per-image statistics (utils/stats_store.py): one row per image id, written only by the statistics indexer.
+image_stats = Table(
+    "image_stats", metadata,
+    Column("image_id", BigInt, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("computed_at", When, nullable=False),
+    Column("error", Text),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("format", Text),
+    Column("mode", Text),
+    Column("file_size", BigInt),
+    Column("file_mtime", When),
+    Column("brightness", Real),
+    Column("contrast", Real),
+    Column("sharpness", Real),
+    Column("opaque_fraction", Real),
+    Column("avg_method", Text),
+    Column("avg_r", Real),
+    Column("avg_g", Real),
+    Column("avg_b", Real),
+    Column("avg_hex", Text),
+    Column("dom_r", Real),
+    Column("dom_g", Real),
+    Column("dom_b", Real),
+    Column("dominant_hex", Text),
+    Column("exif_captured_at", When),
+    Column("gps_latitude", Real),
+    Column("gps_longitude", Real),
+    Column("gps_altitude", Real),
+    Column("exif_json", Text),
+)
