@@ -455,7 +455,8 @@ def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, m
     if made_by.startswith("alembic"):
         assert flat == []
     else:
-        legacy = {"orders", "images", "outbox", "jobs", "leases"} | ({"image_stats"} if made_by == "version 3" else set())
+        legacy = {"orders", "images", "outbox", "jobs", "leases"}
+        legacy |= {"image_stats"} if made_by == "version 3" else set()
         assert flat == legacy_keys and {d[2] for d in legacy_keys} == legacy
 
 
@@ -473,8 +474,8 @@ def postgres_snapshot(url: str) -> dict[str, list[tuple]]:
                 "columns": q("SELECT table_name, column_name, data_type, is_nullable, column_default FROM "
                              "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"),
                 "indexes": q("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"),
-                "constraints": q("SELECT conrelid::regclass::text, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-                                 "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2, 3"),
+                "constraints": q("SELECT conrelid::regclass::text, contype, pg_get_constraintdef(oid) "
+                                 "FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2, 3"),
                 "alembic_version": q("SELECT version_num FROM alembic_version"),
             }
             for table in ("orders", "images", "labels", "jobs", "leases", "outbox"):

@@ -617,7 +617,8 @@ class Settings(BaseSettings):
         from utils.storage import default_database_path
 
         if self.DATABASE_URL:
-            return Path(self.DATABASE_URL.removeprefix("sqlite:///")) if self.DATABASE_URL.startswith("sqlite") else None
+            is_file = self.DATABASE_URL.startswith("sqlite")
+            return Path(self.DATABASE_URL.removeprefix("sqlite:///")) if is_file else None
         return default_database_path(self.EXPORT_DIR)
 
     @property
