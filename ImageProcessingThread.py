@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -36,7 +35,7 @@ from communication import CameraError, CameraSource, Frame
 from describe_images import Descriptor
 from utils.imaging import ImageDecodeError, decode_image, fit_max_side, from_array
 from utils.keeper import Keeper
-from utils.storage import ImageRecord, OrderRecord, StorageError, Store, utc_now
+from utils.storage import DB_ERRORS, ImageRecord, OrderRecord, StorageError, Store, utc_now
 from utils.video import VideoError, VideoRecorder
 
 logger = logging.getLogger(__name__)
@@ -245,7 +244,7 @@ class CaptureWorker:
                     video_frames=state.video_frames if video_path else None,
                     video_fps=video_fps,
                 )
-            except (sqlite3.Error, StorageError) as err:  # e.g. a completely full disk
+            except DB_ERRORS + (StorageError,) as err:  # e.g. a completely full disk
                 self._state = replace(self._state, running=False, finished=None)
                 self._threads = []
                 message = (

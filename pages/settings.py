@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from utils.config import SECRET_SETTINGS, Settings
+from utils.config import Settings
 from utils.jobs import LEASE, default_jobs, job_status
 from utils.retention import GB, RATE_DAYS
 from utils.storage import utc_now
@@ -128,12 +128,10 @@ st.subheader("Configuration")
 st.caption("Set by environment variables (see README, Configuration); restart the dashboard to change them.")
 rows = []
 for name, field in Settings.model_fields.items():
-    value = getattr(s, name)
-    shown = "***" if name in SECRET_SETTINGS and value else ("" if value is None else str(value))
-    rows.append({"variable": name, "value": shown, "meaning": field.description or ""})
+    rows.append({"variable": name, "value": s.shown(name), "meaning": field.description or ""})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 st.subheader("Engine")
 st.write(f"Camera: {md(engine.camera.name)}")
 st.write(f"Descriptor: {md(engine.descriptor.status if engine.descriptor else engine.descriptor_problem)}")
-st.write(f"Database: `{store.db_path}`")
+st.write(f"Database: `{store.where}`")
 st.write(f"Recovery at start: {md(engine.recovery)}")

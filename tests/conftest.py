@@ -55,6 +55,27 @@ def store(tmp_path):
     return Store(tmp_path / "export")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_factory(request, tmp_path):
+    """Stores on one database of each back end: the SQLite file in ``EXPORT_DIR/.capture``, or a fresh PostgreSQL
+    database (``postgres_url``; skipped with the reason where PostgreSQL is missing). ``store_factory(**kwargs)``
+    opens a Store on that database (and ``tmp_path/export``); ``.backend`` and ``.url`` (None for SQLite) say which.
+    Every store is closed afterwards."""
+    from utils.storage import Store
+
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    made: list = []
+
+    def make(export: Path | None = None, **kwargs):
+        made.append(Store(export or tmp_path / "export", url=url, **kwargs))
+        return made[-1]
+
+    make.backend, make.url = request.param, url
+    yield make
+    for store in made:
+        store.close()
+
+
 def original_toydata() -> list[Path]:
     """The original app's 17 frames (skips the test when shared/ is not beside the checkout)."""
     files = sorted(ORIGINAL_TOYDATA.glob("*.JPG"))

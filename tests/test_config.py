@@ -133,3 +133,43 @@ def test_the_archive_settings_and_the_station_name():
     default = load_settings({}).STATION_NAME  # the host name, cut to a valid name
     assert default and load_settings({"STATION_NAME": default}).STATION_NAME == default
     assert dict((n, d) for n, d, _ in settings_table())["STATION_NAME"] == ""  # the README shows no machine's name
+
+
+def test_the_station_database_is_a_sqlite_file_or_postgresql():
+    s = load_settings({"EXPORT_DIR": "export", "DATABASE_URL": "postgresql+psycopg://st:secret@db.plant/station"})
+    assert s.database_path is None and s.database_url == "postgresql+psycopg://st:secret@db.plant/station"
+    assert s.shown("DATABASE_URL") == "postgresql+psycopg://st:***@db.plant/station"  # the check, the settings page
+    s = load_settings({"DATABASE_URL": "sqlite:////var/lib/eui/capture.sqlite3"})
+    assert s.database_path == Path("/var/lib/eui/capture.sqlite3")
+    assert s.database_url == "sqlite:////var/lib/eui/capture.sqlite3" == s.shown("DATABASE_URL")
+    s = load_settings({"EXPORT_DIR": "export"})
+    assert s.database_url == "sqlite:///export/.capture/capture.sqlite3"
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"DATABASE_URL": "mysql://a@h/db"}, "use sqlite:///path/to/file.db or postgresql+psycopg://"),
+        ({"DATABASE_URL": "postgresql+psycopg://h"}, "name the server and the database"),
+        ({"DATABASE_URL": "postgresql+psycopg://st@db.plant/archive", "STORAGE_URL": "/srv/objects",
+          "CENTRAL_DATABASE_URL": "postgresql+psycopg://other:pw@db.plant:5432/archive"}, "name the same database"),
+    ],
+)
+def test_station_databases_that_cannot_work_are_refused(env, needle):
+    with pytest.raises(ConfigError, match=needle.replace("+", r"\+")):
+        load_settings(env)
+
+
+def test_store_for_opens_the_postgresql_database_of_database_url(postgres_url, tmp_path):
+    from utils.preflight import store_problems
+    from utils.storage import store_for
+
+    settings = load_settings({"EXPORT_DIR": str(tmp_path / "export"), "DATABASE_URL": postgres_url,
+                              "STATION_NAME": "pack-2"})
+    assert store_problems(settings) == []
+    store = store_for(settings)
+    order, _ = store.open_order("PG-7")
+    store.close()
+    again = store_for(settings)
+    assert again.dialect == "postgresql" and [(o.id, o.station) for o in again.list_orders()] == [(order.id, "pack-2")]
+    again.close()

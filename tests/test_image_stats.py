@@ -405,3 +405,36 @@ def test_images_frame_joins_orders_stats_and_capture_time_sources(store):
     con = sqlite3.connect(store.db_path)
     assert con.execute("SELECT COUNT(*) FROM image_stats").fetchone()[0] == 2
     con.close()
+
+
+def test_statistics_are_kept_and_read_on_both_back_ends(store_factory):
+    """The image_stats table in the station's database, SQLite or PostgreSQL: backfill, the indexer thread, the
+    per-image table with labels, the row going with its image when the trash is purged."""
+    import pandas as pd
+
+    from utils.storage import utc_now
+
+    store = store_factory()
+    order, _ = store.open_order("BOTH")
+    t0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    a = save(store, order, Image.fromarray(half_red_half_blue()), t0, exif=False)
+    b = save(store, order, Image.new("RGB", (32, 32), "white"), t0 + timedelta(minutes=1))
+    store.set_labels(a.id, [("tabby", 0.7), ("tiger_cat", 0.25)], "m")
+    assert backfill(store) == 2 and backfill(store) == 0
+    assert stats_rows(store, [a.id, b.id])[a.id]["avg_hex"] == "#800080"
+    frame = load_images_frame(store, with_exif=True).set_index("image_id")
+    assert list(frame.index) == [a.id, b.id] and list(frame["stats_status"]) == ["ok", "ok"]
+    assert frame.loc[a.id, "labels"] == "tabby 0.70; tiger_cat 0.25" and pd.isna(frame.loc[b.id, "labels"])
+    assert frame.loc[b.id, "exif"]["ImageDescription"] == "order BOTH" and frame.loc[b.id, "captured_at"] == t0 + \
+        timedelta(minutes=1)
+    assert backfill(store, "geometric") == 2  # made with the other averaging method: computed again
+    indexer = StatsIndexer(store, "geometric", poll_interval=30).start()
+    try:
+        c = save(store, order, Image.new("RGB", (16, 16), (10, 10, 200)), t0 + timedelta(minutes=2), exif=False)
+        assert indexer.wait_idle(20)
+        assert stats_rows(store, [c.id])[c.id]["dominant_hex"] == "#0a0ac8"
+    finally:
+        indexer.stop()
+    store.trash_images(order.id, [b.id])
+    assert store.purge_trash(utc_now() + timedelta(seconds=1)) == (1, 0)
+    assert set(stats_rows(store, [a.id, b.id, c.id])) == {a.id, c.id}

@@ -1,6 +1,7 @@
 """Schema version 2: versions beside their source, import collections, labels, the trash with its clean-up,
-whole orders moved to the trash by retention, the *keep* mark, the jobs lease, and the upgrade of a version-1
-database made here with the version-1 schema."""
+whole orders moved to the trash by retention, the *keep* mark, the jobs lease (on SQLite and on PostgreSQL: the
+``store`` fixture here is ``store_factory``'s), and the upgrades: a version-1 and a version-3 SQLite file made here
+with those versions' schema, the Alembic head on both back ends."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ import pytest
 
 from utils.exports import order_images_csv, order_zip_entries
 from utils.storage import SCHEMA_VERSION, Store, utc_now
+
+
+@pytest.fixture()
+def store(store_factory):
+    return store_factory()
 
 
 def jpeg(value: int = 128, size: tuple[int, int] = (48, 64)) -> bytes:
@@ -168,12 +174,12 @@ def test_the_lease_is_held_by_one_holder_until_it_expires_or_is_released(store):
     assert store.lease_holder("jobs") is None
 
 
-def test_the_lease_is_refused_while_another_process_holds_it(store):
+def test_the_lease_is_refused_while_another_process_holds_it(store, store_factory):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parent.parent)!r})
         from utils.storage import Store
-        s = Store({str(store.export_dir)!r})
+        s = Store({str(store.export_dir)!r}, url={store_factory.url!r})
         assert s.acquire_lease("jobs", "other-process", ttl_s=60)
         print("held", flush=True)
         sys.stdin.readline()
@@ -232,6 +238,7 @@ def make_version_1_database(export: Path) -> Path:
 
 
 def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path):
+    """SQLite only (the versions before Alembic had no other database)."""
     export = tmp_path / "export"
     db = make_version_1_database(export)
     store = Store(export)
@@ -254,6 +261,7 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_everything(tmp_path
 
 
 def test_an_older_database_gets_the_station_name_and_its_rows_are_queued_for_the_archive_once(tmp_path):
+    """SQLite only (a version-1 file)."""
     export = tmp_path / "export"
     make_version_1_database(export)
     Store(export).close()  # upgraded without a station (a station on its own)
@@ -269,6 +277,7 @@ def test_an_older_database_gets_the_station_name_and_its_rows_are_queued_for_the
 
 
 def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):
+    """SQLite (PRAGMA user_version); PostgreSQL: test_a_new_postgresql_database_is_made_once_by_processes_at_once."""
     export = tmp_path / "export"
     code = textwrap.dedent(f"""
         import sys
@@ -281,3 +290,237 @@ def test_schema_upgrade_is_safe_with_two_processes_opening_at_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), errors
     assert sqlite3.connect(export / ".capture" / "capture.sqlite3").execute(
         "PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+# ----------------------------------------------------------------- Alembic: today's databases upgrade in place
+
+
+# The statistics table as the indexer of version 3 made it (utils/stats_store.py then ran this at every connect).
+V3_IMAGE_STATS = """CREATE TABLE IF NOT EXISTS image_stats (image_id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+    computed_at TEXT NOT NULL, error TEXT, width INTEGER, height INTEGER, format TEXT, mode TEXT, file_size INTEGER,
+    file_mtime TEXT, brightness REAL, contrast REAL, sharpness REAL, opaque_fraction REAL, avg_method TEXT, avg_r REAL,
+    avg_g REAL, avg_b REAL, avg_hex TEXT, dom_r REAL, dom_g REAL, dom_b REAL, dominant_hex TEXT, exif_captured_at TEXT,
+    gps_latitude REAL, gps_longitude REAL, gps_altitude REAL, exif_json TEXT)"""
+
+
+def make_version_3_database(export: Path) -> Path:
+    """An export folder with the database as schema version 3 (the last one before Alembic) made it, with raw sqlite3
+    from that version's own text (``_SCHEMA`` and ``_MIGRATIONS``): a closed order with two kept images, one in the
+    trash and a version; an open order; labels, a job, a lease, outbox rows done and waiting (the highest id deleted,
+    as outbox_prune does, so that AUTOINCREMENT's counter is ahead of the rows). Returns the database file."""
+    from utils.storage import _MIGRATIONS, _SCHEMA
+
+    (export / ".capture").mkdir(parents=True)
+    files = {"OLD-3": ["00001_a.jpg", "00002_b.jpg", "00004_v00001_crop.png"], "RUN-3": ["00001_r.jpg"]}
+    for folder, names in files.items():
+        (export / folder / "trash").mkdir(parents=True)
+        for i, name in enumerate(names):
+            (export / folder / name).write_bytes(jpeg(30 * i + 5))
+    (export / "OLD-3" / "trash" / "00003_c.jpg").write_bytes(jpeg(99))
+    db = export / ".capture" / "capture.sqlite3"
+    con = sqlite3.connect(db)
+    con.executescript(_SCHEMA)
+    for version in sorted(_MIGRATIONS):
+        for statement in _MIGRATIONS[version]:
+            con.execute(statement)
+    con.execute("PRAGMA user_version = 3")
+    t0 = "2026-03-04T05:06:07.000000+00:00"
+    con.executemany(
+        "INSERT INTO orders (id, order_number, folder, mode, status, started_at, closed_at, threshold, camera, kind, "
+        "keep, station, synced_at) VALUES (?, ?, ?, 'distinct images', ?, ?, ?, 0.3, 'cam', 'capture', ?, 'pack-1', ?)",
+        [(1, "OLD-3", "OLD-3", "closed", t0, t0, 1, t0), (2, "RUN-3", "RUN-3", "open", t0, None, 0, None)])
+    con.executemany(
+        "INSERT INTO images (id, order_id, seq, file_name, state, captured_at, width, height, size_bytes, distance, "
+        "forced, camera, features, kind, source_image_id, operation, tool, trashed_at, station, synced_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 64, 48, 900, ?, ?, 'cam', ?, ?, ?, ?, ?, ?, 'pack-1', ?)",
+        [(1, 1, 1, "00001_a.jpg", "ok", t0, 0.5, 0, np.arange(4, dtype=np.float32).tobytes(), "capture", None, None,
+          None, None, t0),
+         (2, 1, 2, "00002_b.jpg", "ok", t0, 0.7, 1, None, "capture", None, None, None, None, None),
+         (3, 1, 3, "00003_c.jpg", "trashed", t0, None, 0, None, "capture", None, None, None, t0, None),
+         (4, 1, 4, "00004_v00001_crop.png", "ok", t0, None, 0, None, "version", 1, '{"name": "crop"}', "opencv",
+          None, None),
+         (5, 2, 1, "00001_r.jpg", "ok", t0, 0.9, 0, None, "capture", None, None, None, None, None)])
+    con.execute("INSERT INTO labels VALUES (1, 0, 'carton', 0.75, 'm')")
+    con.execute("INSERT INTO jobs (name, last_started, result, runs) VALUES ('cleanup', ?, 'ok', 3)", (t0,))
+    con.execute("INSERT INTO leases VALUES ('jobs', 'host:1', 1.5e9)")
+    con.executemany("INSERT INTO outbox (entity, entity_id, created_at, attempts, done_at) VALUES (?, ?, ?, ?, ?)",
+                    [("order", 1, t0, 1, t0), ("image", 2, t0, 2, None), ("image", 3, t0, 0, None),
+                     ("image", 5, t0, 0, t0)])
+    con.execute("DELETE FROM outbox WHERE id = 4")
+    con.execute(V3_IMAGE_STATS)
+    con.execute("INSERT INTO image_stats (image_id, version, computed_at, width, avg_method, avg_hex, exif_json) "
+                "VALUES (1, 1, ?, 64, 'arithmetic', '#123456', '{}')", (t0,))
+    con.commit()
+    con.close()
+    return db
+
+
+def table_rows(db: Path) -> dict[str, list[tuple]]:
+    """Every row of the station's tables (read with plain sqlite3), and SQLite's AUTOINCREMENT counters."""
+    con = sqlite3.connect(db)
+    try:
+        tables = ["orders", "images", "labels", "jobs", "leases", "outbox", "image_stats", "sqlite_sequence"]
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def alembic_state(db: Path) -> tuple[list[tuple], int]:
+    """(rows of alembic_version, PRAGMA user_version) of a SQLite database."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT version_num FROM alembic_version").fetchall(), \
+            con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_version_3_database_upgrades_in_place_at_start_and_ends_at_the_alembic_head(tmp_path):
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    db = make_version_3_database(export)
+    before = table_rows(db)
+    store = Store(export, outbox=True)
+    assert alembic_state(db) == ([(head_revision(STATION_MIGRATIONS),)], SCHEMA_VERSION)
+    assert table_rows(db) == before  # nothing lost, nothing changed
+    # the rows read as they did
+    old, run = sorted(store.list_orders(), key=lambda o: o.id)
+    assert (old.order_number, old.status, old.keep, old.station, old.n_images) == ("OLD-3", "closed", True, "pack-1", 2)
+    assert [r.file_name for r in store.images(old.id)] == ["00001_a.jpg", "00002_b.jpg", "00004_v00001_crop.png"]
+    assert store.get_image(3).path == export / "OLD-3" / "trash" / "00003_c.jpg" and store.get_image(3).path.is_file()
+    assert store.get_image(4).operation == {"name": "crop"} and store.versions_of([1])[1][0].id == 4
+    ids, feats, forced = store.features(old.id)
+    assert ids == [1] and feats[0].tolist() == [0, 1, 2, 3]
+    assert store.labels_of([1]) == {1: [("carton", 0.75, "m")]} and store.job_rows()["cleanup"]["runs"] == 3
+    assert store.lease_holder("jobs") == ("host:1", 1.5e9)
+    from utils.stats_store import stats_rows
+
+    assert stats_rows(store, [1])[1]["avg_hex"] == "#123456"  # the indexer's table of version 3, kept as it was
+    assert [(e.id, e.entity_id, e.attempts) for e in store.outbox_waiting()] == [(2, 2, 2), (3, 3, 0)]
+    # a second start changes nothing
+    store.close()
+    Store(export).close()
+    assert table_rows(db) == before
+    # and it goes on where version 3 stopped: the open order resumes, ids continue (AUTOINCREMENT: after the deleted 4)
+    again, resumed = store.open_order("RUN-3")
+    assert resumed and again.id == run.id
+    rec = store.save_image(again, jpeg(7), None, utc_now())
+    assert (rec.id, rec.seq) == (6, 2)
+    assert [e.id for e in store.outbox_waiting()][-2:] == [5, 6]
+
+
+def test_an_old_database_is_upgraded_once_when_processes_open_it_at_once(tmp_path):
+    """SQLite only: three processes start on a version-1 file; one upgrades it under the write lock, the others
+    wait and find it done."""
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    db = make_version_1_database(export)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from utils.storage import Store
+        Store({str(export)!r})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert alembic_state(db) == ([(head_revision(STATION_MIGRATIONS),)], SCHEMA_VERSION)
+    rows = table_rows(db)
+    assert [r[:5] for r in rows["images"]] == [(1, 1, 1, "00001_a.jpg", "ok"), (2, 1, 2, "00002_b.jpg", "trashed")]
+    assert len(rows["orders"]) == 1
+
+
+@pytest.mark.parametrize("made_by", ["alembic", "version 1", "version 3", "alembic on postgresql"])
+def test_the_database_has_the_tables_of_the_code_however_it_was_made(tmp_path, made_by, request):
+    """The schema the Alembic revisions make (SQLite and PostgreSQL), and the one the raw steps of the older versions
+    left, are the tables of ``utils.db.schema`` (SQLite: older versions declared their primary keys without NOT
+    NULL, which SQLite allows; nothing else differs)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from utils.db.schema import metadata
+
+    export = tmp_path / "export"
+    {"version 1": make_version_1_database, "version 3": make_version_3_database}.get(made_by, Path)(export)
+    url = request.getfixturevalue("postgres_url") if made_by.endswith("postgresql") else None
+    store = Store(export, url=url)
+    with store.engine.connect() as con:
+        context = MigrationContext.configure(con, opts={"compare_type": True, "compare_server_default": True})
+        diff = compare_metadata(context, metadata)
+    store.close()
+    flat = [d for group in diff for d in (group if isinstance(group, list) else [group])]
+    legacy_keys = [d for d in flat if d[0] == "modify_nullable" and metadata.tables[d[2]].c[d[3]].primary_key]
+    if made_by.startswith("alembic"):
+        assert flat == []
+    else:
+        legacy = {"orders", "images", "outbox", "jobs", "leases"}
+        legacy |= {"image_stats"} if made_by == "version 3" else set()
+        assert flat == legacy_keys and {d[2] for d in legacy_keys} == legacy
+
+
+def postgres_snapshot(url: str) -> dict[str, list[tuple]]:
+    """The schema (columns, indexes, constraints), the Alembic revision and every row of a PostgreSQL database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as con:
+            def q(sql: str) -> list[tuple]:
+                return [tuple(r) for r in con.execute(text(sql))]
+
+            out = {
+                "columns": q("SELECT table_name, column_name, data_type, is_nullable, column_default FROM "
+                             "information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"),
+                "indexes": q("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"),
+                "constraints": q("SELECT conrelid::regclass::text, contype, pg_get_constraintdef(oid) "
+                                 "FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2, 3"),
+                "alembic_version": q("SELECT version_num FROM alembic_version"),
+            }
+            for table in ("orders", "images", "labels", "jobs", "leases", "outbox"):
+                out[table] = q(f"SELECT * FROM {table} ORDER BY 1, 2")
+            return out
+    finally:
+        engine.dispose()
+
+
+def test_a_new_postgresql_database_is_created_at_the_head_and_a_second_store_changes_nothing(postgres_url, tmp_path):
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    export = tmp_path / "export"
+    store = Store(export, url=postgres_url, station="pack-9", outbox=True)
+    assert store.dialect == "postgresql" and store.db_path is None and "postgres@127.0.0.1" in store.where
+    order, recs = order_with_images(store, 2, "PG-1")
+    store.set_labels(recs[0].id, [("carton", 0.5)], "m")
+    store.acquire_lease("jobs", "me", ttl_s=60)
+    before = postgres_snapshot(postgres_url)
+    assert before["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
+    assert {c[0] for c in before["columns"]} == {"orders", "images", "labels", "jobs", "leases", "outbox",
+                                                 "image_stats", "alembic_version"}
+    assert len(before["images"]) == 2 and len(before["outbox"]) == 3
+    store.close()
+    again = Store(export, url=postgres_url, station="pack-9", outbox=True)
+    assert postgres_snapshot(postgres_url) == before
+    assert [r.id for r in again.images(order.id)] == [r.id for r in recs]
+    again.close()
+
+
+def test_a_new_postgresql_database_is_made_once_by_processes_at_once(postgres_url, tmp_path):
+    """Three processes open an empty PostgreSQL database at once: one creates the schema under the advisory lock,
+    the others wait and find it done."""
+    from utils.db.migrate import STATION_MIGRATIONS, head_revision
+
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from utils.storage import Store
+        Store({str(tmp_path / "export")!r}, url={postgres_url!r}).open_order("P-" + sys.argv[1])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    snapshot = postgres_snapshot(postgres_url)
+    assert snapshot["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
+    assert sorted(r[1] for r in snapshot["orders"]) == ["P-0", "P-1", "P-2"]

@@ -155,8 +155,9 @@ class Settings(BaseSettings):
     )
     DATABASE_URL: str | None = Field(
         None,
-        description="SQLite database file, as sqlite:///path/to/file.db; empty: EXPORT_DIR/.capture/capture.sqlite3 "
-        "(or EXPORT_DIR/capture.sqlite3 where an older installation has it).",
+        description="The station's database: a SQLite file as sqlite:///path/to/file.db, or PostgreSQL as "
+        "postgresql+psycopg://user:password@host/db (a database of its own, not the central archive's). Empty: "
+        "EXPORT_DIR/.capture/capture.sqlite3 (or EXPORT_DIR/capture.sqlite3 where an older installation has it).",
     )
     ORDER_NUMBER_MAX_LENGTH: int = Field(64, ge=1, le=200, description="Longest accepted order number.")
     START_ON_ENTER: bool = Field(
@@ -553,11 +554,21 @@ class Settings(BaseSettings):
 
     @field_validator("DATABASE_URL")
     @classmethod
-    def _sqlite_url(cls, value: str | None) -> str | None:
+    def _database_url(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        if value.startswith("postgresql+psycopg://"):
+            from sqlalchemy.engine import make_url
+
+            try:
+                url = make_url(value)
+            except Exception:  # noqa: BLE001 - any parse error is the same mistake
+                raise ValueError("cannot read this URL; write postgresql+psycopg://user:password@host/db") from None
+            if not url.host or not url.database:
+                raise ValueError("name the server and the database: postgresql+psycopg://user:password@host/db")
+            return value
         if not value.startswith("sqlite:///"):
-            raise ValueError("only SQLite is supported: write sqlite:///path/to/file.db")
+            raise ValueError("use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host/db")
         path = value.removeprefix("sqlite:///")
         if not path.strip() or path.strip() == ":memory:" or path.startswith("file:") or "mode=memory" in path:
             raise ValueError("name a database file, e.g. sqlite:////var/lib/extract-unique-images/capture.sqlite3 "
@@ -570,6 +581,10 @@ class Settings(BaseSettings):
     def _consistent(self) -> "Settings":
         if self.APP_MODE == "central" and not (self.CENTRAL_DATABASE_URL and self.STORAGE_URL):
             raise ValueError("APP_MODE=central shows the central archive: set CENTRAL_DATABASE_URL and STORAGE_URL")
+        if self.DATABASE_URL and self.CENTRAL_DATABASE_URL and _same_database(
+                self.DATABASE_URL, self.CENTRAL_DATABASE_URL.get_secret_value()):
+            raise ValueError("DATABASE_URL and CENTRAL_DATABASE_URL name the same database: the station's own "
+                             "database and the central archive have tables of the same names; give each its own")
         if bool(self.CENTRAL_DATABASE_URL) != bool(self.STORAGE_URL):
             raise ValueError("CENTRAL_DATABASE_URL and STORAGE_URL go together: the archive needs a database for the "
                              "rows and a store for the files (set both, or neither for a station on its own)")
@@ -609,13 +624,33 @@ class Settings(BaseSettings):
         return self.APP_MODE == "station" and self.archive_configured
 
     @property
-    def database_path(self) -> Path:
-        """File of the SQLite database."""
+    def database_path(self) -> Path | None:
+        """File of the SQLite database (None where DATABASE_URL names a PostgreSQL database)."""
         from utils.storage import default_database_path
 
         if self.DATABASE_URL:
-            return Path(self.DATABASE_URL.removeprefix("sqlite:///"))
+            is_file = self.DATABASE_URL.startswith("sqlite")
+            return Path(self.DATABASE_URL.removeprefix("sqlite:///")) if is_file else None
         return default_database_path(self.EXPORT_DIR)
+
+    @property
+    def database_url(self) -> str:
+        """The station database as a SQLAlchemy URL: DATABASE_URL, else the SQLite file :attr:`database_path`."""
+        return self.DATABASE_URL or f"sqlite:///{self.database_path}"
+
+    def shown(self, name: str) -> str:
+        """A setting's value as the check and the settings page show it: secrets as ***, passwords in URLs
+        hidden."""
+        value = getattr(self, name)
+        if value is None:
+            return ""
+        if name in SECRET_SETTINGS and value:
+            return "***"
+        if name == "DATABASE_URL" and "://" in value and not value.startswith("sqlite"):
+            from sqlalchemy.engine import make_url
+
+            return make_url(value).render_as_string(hide_password=True)
+        return str(value)
 
     @property
     def threshold_options(self) -> list[float]:
@@ -666,6 +701,21 @@ class Settings(BaseSettings):
     def demo_folder(self) -> Path:
         """Folder of the demo camera: TEST_DATA_FOLDER or the project's toydata/."""
         return self.TEST_DATA_FOLDER if self.TEST_DATA_FOLDER is not None else DEFAULT_TOYDATA
+
+
+def _same_database(a: str, b: str) -> bool:
+    """Whether two SQLAlchemy URLs name the same database (same server and database name, or the same file)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        ua, ub = make_url(a), make_url(b)
+    except Exception:  # noqa: BLE001 - a URL the other checks refuse
+        return False
+    if ua.get_backend_name() != ub.get_backend_name():
+        return False
+    if ua.get_backend_name() == "sqlite":
+        return bool(ua.database and ub.database) and Path(ua.database).resolve() == Path(ub.database).resolve()
+    return (ua.host, ua.port or 5432, ua.database) == (ub.host, ub.port or 5432, ub.database)
 
 
 MACHINE_DEFAULTS = {"STATION_NAME"}  # defaults that differ from machine to machine
@@ -787,10 +837,7 @@ def main() -> int:
         return 2
     print(f"# {login_summary(settings)}")
     for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if name in SECRET_SETTINGS and value:
-            value = "***"
-        print(f"{name}={value}")
+        print(f"{name}={settings.shown(name) if getattr(settings, name) is not None else None}")
     return 0
 
 

@@ -7,7 +7,6 @@ The dashboard holds it in ``st.cache_resource``; the HTTP API and scripts call
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 
 from communication import CameraError, CameraSource, make_camera
@@ -20,7 +19,7 @@ from utils.keeper import kept_features
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
 from utils.preflight import logfile_problems, store_problems
-from utils.storage import ImageRecord, RecoveryReport, StorageError, Store, store_for
+from utils.storage import DB_ERRORS, ImageRecord, RecoveryReport, StorageError, Store, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def build_engine(settings: Settings) -> Engine:
     store = store_for(settings)
     try:
         recovery = store.recover()
-    except sqlite3.Error as err:
+    except DB_ERRORS as err:
         raise StorageError(store.open_problem(err)) from err
     ensure_indexer(store, settings.AVERAGING_METHOD)  # statistics of new and old images, off the capture path
     descriptor, problem = None, None
@@ -107,13 +106,13 @@ def build_engine(settings: Settings) -> Engine:
         logger.error("Camera: %s", err)
         camera = _UnavailableCamera(err)
     worker = worker_for(
-        f"{camera.name}|{store.db_path.resolve()}",
+        f"{camera.name}|{store.database_key}",
         lambda: CaptureWorker(
             camera, descriptor, store, backoff_max=settings.CAMERA_BACKOFF_MAX,
             join_timeout=2 * settings.CAMERA_TIMEOUT + 5,  # a grab and its one retry may still be under way
         ),
     )
-    logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.db_path)
+    logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.where)
     scheduler = ensure_scheduler(worker.store, settings)
     syncer = ensure_syncer(worker.store, settings)
     return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from utils.config import Settings
 from utils.storage import Store, utc_now
@@ -348,7 +347,7 @@ def ensure_scheduler(store: Store, settings: Settings) -> Scheduler | None:
     """The jobs thread of this database in this process (started once), or None with JOBS_ENABLED off."""
     if not settings.JOBS_ENABLED:
         return None
-    key = str(Path(store.db_path).resolve())
+    key = store.database_key
     with _lock:
         sched = _schedulers.get(key)
         if sched is None or not sched.running:

@@ -43,7 +43,8 @@ def store_problems(settings: Settings) -> list[str]:
         return [f"EXPORT_DIR={export}: cannot write there ({err.strerror or err}). Make it writable by this user "
                 "(and not on a read-only file system)."]
     try:
-        store = Store(export, settings.database_path)
+        path = settings.database_path
+        store = Store(export, path, url=None if path is not None else settings.database_url)
     except StorageError as err:
         return [f"{err} (EXPORT_DIR / DATABASE_URL)"]
     store.close()

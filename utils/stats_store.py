@@ -1,14 +1,15 @@
 """Per-image statistics in the capture database, the background indexer, and the tables the pages show.
 
-The ``image_stats`` table lives in the same SQLite file as :class:`utils.storage.Store` (one row per image id,
-the statistics as columns, EXIF as JSON, an ``error`` column for unreadable files). It is only ever written
-here, one row per statement, so a crash leaves either the whole row or none.
+The ``image_stats`` table lives in the same database as :class:`utils.storage.Store` (SQLite or PostgreSQL; one row
+per image id, the statistics as columns, EXIF as JSON, an ``error`` column for unreadable files; its schema is the
+station's, :data:`utils.db.schema.image_stats`). It is only ever written here, one row per statement, so a crash
+leaves either the whole row or none.
 
 :class:`StatsIndexer` is a background thread that computes the statistics of every kept (``ok``) image that
 has no row yet: at start that is the backfill, afterwards it picks up each newly saved image within
 ``poll_interval`` seconds (sooner after :meth:`StatsIndexer.notify`). The capture worker is not involved, so
-its hot path does not change; the indexer thread runs at a lower CPU priority (Linux) and writes with
-``synchronous=NORMAL`` (the statistics can always be computed again).
+its hot path does not change; the indexer thread runs at a lower CPU priority (Linux) and, on SQLite, writes with
+``synchronous=NORMAL`` through connections of its own (the statistics can always be computed again).
 """
 
 from __future__ import annotations
@@ -26,46 +27,18 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from utils.db import schema as db
+from utils.db.engine import DbRow, begin_write, fetch_rows, in_ids, make_engine, upsert
 from utils.image_stats import AVERAGING_METHODS, ImageStats, ImageStatsError, compute_stats
-from utils.storage import Store
+from utils.storage import DB_ERRORS, Store
 
 logger = logging.getLogger(__name__)
 
 STATS_VERSION = 1  # bump when the definitions change: every row is computed again
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS image_stats (
-    image_id INTEGER PRIMARY KEY,
-    version INTEGER NOT NULL,
-    computed_at TEXT NOT NULL,
-    error TEXT,
-    width INTEGER,
-    height INTEGER,
-    format TEXT,
-    mode TEXT,
-    file_size INTEGER,
-    file_mtime TEXT,
-    brightness REAL,
-    contrast REAL,
-    sharpness REAL,
-    opaque_fraction REAL,
-    avg_method TEXT,
-    avg_r REAL,
-    avg_g REAL,
-    avg_b REAL,
-    avg_hex TEXT,
-    dom_r REAL,
-    dom_g REAL,
-    dom_b REAL,
-    dominant_hex TEXT,
-    exif_captured_at TEXT,
-    gps_latitude REAL,
-    gps_longitude REAL,
-    gps_altitude REAL,
-    exif_json TEXT
-)
-"""
 
 _STATS_COLUMNS = [
     "width", "height", "format", "mode", "file_size", "brightness", "contrast", "sharpness", "opaque_fraction",
@@ -96,14 +69,9 @@ def _ts(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    """A connection to the capture database with the ``image_stats`` table in place."""
-    con = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
-    con.row_factory = sqlite3.Row
-    con.execute("PRAGMA busy_timeout = 30000")
-    con.execute("PRAGMA synchronous = NORMAL")
-    con.execute(_SCHEMA)
-    return con
+#: Errors that say the database cannot take the row right now (locked, disk full, server gone): tried again later.
+_RETRY_LATER = (OperationalError, sqlite3.OperationalError)
+BUSY_TIMEOUT_S = 30.0
 
 
 def stats_values(path: Path, method: str) -> dict[str, Any]:
@@ -139,7 +107,7 @@ def _unexpected(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def write_stats(con: sqlite3.Connection, image_id: int, values: dict[str, Any]) -> None:
+def write_stats(con: Connection, image_id: int, values: dict[str, Any]) -> None:
     """Insert or replace the row of ``image_id`` in one statement (atomic)."""
     cols = ["image_id", "version", "computed_at", "error", "file_mtime", "exif_json", *_STATS_COLUMNS]
     row = {
@@ -149,20 +117,21 @@ def write_stats(con: sqlite3.Connection, image_id: int, values: dict[str, Any]) 
         "version": STATS_VERSION,
         "computed_at": _ts(datetime.now(timezone.utc)),
     }
-    con.execute(
-        f"INSERT OR REPLACE INTO image_stats ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-        [row[c] for c in cols],
-    )
+    stmt = upsert(con, db.image_stats).values({c: row[c] for c in cols})
+    con.execute(stmt.on_conflict_do_update(index_elements=[db.image_stats.c.image_id],
+                                           set_={c: stmt.excluded[c] for c in cols if c != "image_id"}))
 
 
-_TODO_SQL = """
-SELECT i.id, i.file_name, i.state, o.folder
-FROM images i JOIN orders o ON o.id = i.order_id
-LEFT JOIN image_stats s ON s.image_id = i.id
-WHERE i.id > ? AND i.id <= ? AND i.state IN ('ok', 'pending') AND o.trashed_at IS NULL
-  AND (s.image_id IS NULL OR s.version < ? OR (s.error IS NULL AND s.avg_method IS NOT ?))
-ORDER BY i.id LIMIT ?
-"""
+def _todo(floor: int, top: int, method: str, limit: int) -> Any:
+    """Images above ``floor`` (up to ``top``) whose statistics are missing, of an older STATS_VERSION, or made with
+    another averaging method."""
+    i, o, s = db.images, db.orders, db.image_stats
+    return (select(i.c.id, i.c.file_name, i.c.state, o.c.folder).join_from(i, o, o.c.id == i.c.order_id)
+            .outerjoin(s, s.c.image_id == i.c.id)
+            .where(i.c.id > floor, i.c.id <= top, i.c.state.in_(("ok", "pending")), o.c.trashed_at.is_(None),
+                   or_(s.c.image_id.is_(None), s.c.version < STATS_VERSION,
+                       and_(s.c.error.is_(None), s.c.avg_method.is_distinct_from(method))))
+            .order_by(i.c.id).limit(limit))
 
 
 class StatsIndexer:
@@ -196,7 +165,7 @@ class StatsIndexer:
         self._floor = 0  # every image id <= floor is done (or was not ok when scanned)
         self._last_full_scan = time.monotonic()
         self._lock = threading.Lock()  # one scan at a time (thread and synchronous callers)
-        self._con: sqlite3.Connection | None = None
+        self._engine: Engine | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cond = threading.Condition()
@@ -204,22 +173,22 @@ class StatsIndexer:
         self._thread: threading.Thread | None = None
 
     # -- work
-    def _connection(self) -> sqlite3.Connection:
-        if self._con is None:
-            self._con = connect(self.store.db_path)
-        return self._con
+    def _connections(self) -> Engine:
+        """SQLite: the indexer's own connections (``synchronous=NORMAL``); PostgreSQL: the store's pool."""
+        if self._engine is None:
+            self._engine = (make_engine(self.store.url, BUSY_TIMEOUT_S, synchronous="NORMAL")
+                            if self.store.dialect == "sqlite" else self.store.engine)
+        return self._engine
 
     def run_once(self, limit: int | None = None) -> int:
         """Compute up to ``limit`` (default ``batch``) missing rows; returns how many images were looked at."""
         limit = limit or self.batch
         with self._lock:
-            con = self._connection()
             if time.monotonic() - self._last_full_scan > self.rescan_every:
                 self._floor, self._last_full_scan = 0, time.monotonic()  # catches images restored from the trash
-            top = con.execute("SELECT COALESCE(MAX(id), 0) FROM images").fetchone()[0]
-            rows = con.execute(
-                _TODO_SQL, (self._floor, top, STATS_VERSION, self.averaging_method, limit)
-            ).fetchall()
+            with self._connections().connect() as con:  # read, then let go: no snapshot held while computing
+                top = con.execute(select(func.coalesce(func.max(db.images.c.id), 0))).scalar_one()
+                rows = fetch_rows(con.execute(_todo(self._floor, top, self.averaging_method, limit)))
             stuck = False  # a pending image (being written) holds the floor below it
             done = 0
             for row in rows:
@@ -228,7 +197,7 @@ class StatsIndexer:
                 if row["state"] == "pending":
                     stuck = True
                     continue
-                values = self._index_one(con, row)
+                values = self._index_one(row)
                 done += 1
                 self.processed += 1
                 if values.get("error"):
@@ -241,18 +210,27 @@ class StatsIndexer:
                 self._floor = max(self._floor, top)
             return done
 
-    def _index_one(self, con: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    def _write(self, image_id: int, values: dict[str, Any]) -> None:
+        """One row in its own write transaction."""
+        con = begin_write(self._connections(), BUSY_TIMEOUT_S)
+        try:
+            write_stats(con, image_id, values)
+            con.commit()
+        finally:
+            con.close()
+
+    def _index_one(self, row: DbRow) -> dict[str, Any]:
         """Compute and store one image's row; a failure that is not the database's becomes its ``error``."""
         path = self.store.export_dir / row["folder"] / row["file_name"]
         values = stats_values(path, self.averaging_method)
         try:
-            write_stats(con, row["id"], values)
-        except sqlite3.OperationalError:  # locked, disk full...: the loop tries again later
+            self._write(row["id"], values)
+        except _RETRY_LATER:  # locked, disk full, server gone...: the loop tries again later
             raise
-        except Exception as err:  # noqa: BLE001 - a value SQLite refuses: record the file as failed
+        except Exception as err:  # noqa: BLE001 - a value the database refuses: record the file as failed
             logger.warning("Statistics of %s could not be stored", path.name, exc_info=True)
             values = {"avg_method": self.averaging_method, "error": f"cannot store the statistics: {_unexpected(err)}"}
-            write_stats(con, row["id"], values)
+            self._write(row["id"], values)
         return values
 
     def rescan(self) -> None:
@@ -284,9 +262,10 @@ class StatsIndexer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._con is not None and (self._thread is None or not self._thread.is_alive()):
-            self._con.close()
-            self._con = None
+        if self._engine is not None and (self._thread is None or not self._thread.is_alive()):
+            if self._engine is not self.store.engine:
+                self._engine.dispose()
+            self._engine = None
 
     @property
     def running(self) -> bool:
@@ -324,8 +303,8 @@ class StatsIndexer:
         while not self._stop.is_set():
             try:
                 n = self.run_once()
-            except sqlite3.Error as err:
-                self.last_error = f"database: {err}"
+            except DB_ERRORS as err:
+                self.last_error = f"database: {getattr(err, 'orig', None) or err}"
                 logger.warning("Statistics indexer: %s", self.last_error)
                 n = 0
             except Exception as err:  # noqa: BLE001 - the thread must outlive any bug; it tries again next poll
@@ -348,7 +327,7 @@ _registry_lock = threading.Lock()
 
 def ensure_indexer(store: Store, averaging_method: str = "arithmetic") -> StatsIndexer:
     """The running indexer of this database (one per process and database file), started if needed."""
-    key = str(Path(store.db_path).resolve())
+    key = store.database_key
     with _registry_lock:
         indexer = _indexers.get(key)
         if indexer is not None and indexer.running and indexer.averaging_method == averaging_method:
@@ -382,19 +361,12 @@ def stats_rows(store: Store, image_ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     if not image_ids:
         return out
-    con = connect(store.db_path)
-    try:
-        for i in range(0, len(image_ids), 500):
-            chunk = list(image_ids[i: i + 500])
-            for row in con.execute(
-                f"SELECT * FROM image_stats WHERE image_id IN ({','.join('?' * len(chunk))})", chunk
-            ):
-                values = dict(row)
-                raw = values.pop("exif_json", None)
-                values["exif"] = json.loads(raw) if raw else None
-                out[int(values["image_id"])] = values
-    finally:
-        con.close()
+    s = db.image_stats
+    for row in store._query(select(s).where(in_ids(s.c.image_id, image_ids, store.dialect))):  # noqa: SLF001
+        values = dict(row)
+        raw = values.pop("exif_json", None)
+        values["exif"] = json.loads(raw) if raw else None
+        out[int(values["image_id"])] = values
     return out
 
 
@@ -422,18 +394,23 @@ def _resolve_times(frame: pd.DataFrame, db_col: str | None, file_col: str | None
     return frame
 
 
-_IMAGES_SQL = """
-SELECT i.id AS image_id, i.order_id, o.order_number, o.folder AS order_folder, o.status AS order_status,
-       i.seq, i.file_name, i.captured_at AS db_captured_at, i.width AS db_width, i.height AS db_height,
-       i.size_bytes, i.distance, i.forced, i.camera, i.kind, i.source_image_id, i.operation, i.tool, i.source_url,
-       (SELECT GROUP_CONCAT(l.name || ' ' || printf('%.2f', l.score), '; ') FROM
-            (SELECT name, score FROM labels WHERE image_id = i.id ORDER BY rank) l) AS labels,
-       s.image_id AS stats_id, s.error, s.file_mtime, s.exif_json, {stats}
-FROM images i JOIN orders o ON o.id = i.order_id
-LEFT JOIN image_stats s ON s.image_id = i.id
-WHERE i.state = 'ok' AND o.trashed_at IS NULL
-ORDER BY i.captured_at, i.id
-""".format(stats=", ".join(f"s.{c}" for c in _STATS_COLUMNS))
+def _images_select() -> Any:
+    """Every kept image (not in the trash) with its order and its statistics, in capture order."""
+    i, o, s = db.images, db.orders, db.image_stats
+    return (select(
+        i.c.id.label("image_id"), i.c.order_id, o.c.order_number, o.c.folder.label("order_folder"),
+        o.c.status.label("order_status"), i.c.seq, i.c.file_name, i.c.captured_at.label("db_captured_at"),
+        i.c.width.label("db_width"), i.c.height.label("db_height"), i.c.size_bytes, i.c.distance, i.c.forced,
+        i.c.camera, i.c.kind, i.c.source_image_id, i.c.operation, i.c.tool, i.c.source_url,
+        s.c.image_id.label("stats_id"), s.c.error, s.c.file_mtime, s.c.exif_json, *[s.c[c] for c in _STATS_COLUMNS],
+    ).join_from(i, o, o.c.id == i.c.order_id).outerjoin(s, s.c.image_id == i.c.id)
+        .where(i.c.state == "ok", o.c.trashed_at.is_(None)).order_by(i.c.captured_at, i.c.id))
+
+
+def _label_text(store: Store, image_ids: list[int]) -> dict[int, str]:
+    """Each image's labels as ``name 0.70; other 0.20`` (best first)."""
+    return {i: "; ".join(f"{name} {score:.2f}" for name, score, _ in labels)
+            for i, labels in store.labels_of(image_ids).items()}
 
 
 def load_images_frame(store: Store, with_exif: bool = False) -> pd.DataFrame:
@@ -442,11 +419,11 @@ def load_images_frame(store: Store, with_exif: bool = False) -> pd.DataFrame:
 
     ``stats_status`` is ``ok``, ``error`` (``error`` says why) or ``pending`` (not computed yet).
     """
-    con = connect(store.db_path)
-    try:
-        frame = pd.read_sql_query(_IMAGES_SQL, con)
-    finally:
-        con.close()
+    rows = store._query(_images_select())  # noqa: SLF001
+    columns = list(rows[0].keys()) if rows else [c.name for c in _images_select().selected_columns]
+    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns, coerce_float=True)
+    labels = _label_text(store, [int(i) for i in frame["image_id"]])
+    frame["labels"] = [labels.get(int(i)) for i in frame["image_id"]]
     frame = _resolve_times(frame, "db_captured_at", "file_mtime")
     frame["stats_status"] = np.where(frame["stats_id"].isna(), "pending", np.where(frame["error"].notna(), "error", "ok"))
     for col, fallback in (("width", "db_width"), ("height", "db_height"), ("file_size", "size_bytes")):

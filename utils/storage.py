@@ -1,4 +1,6 @@
-"""Orders and kept images: one folder per order under EXPORT_DIR, metadata in SQLite.
+"""Orders and kept images: one folder per order under EXPORT_DIR, metadata in the station database through
+SQLAlchemy Core (SQLite by default, PostgreSQL by DATABASE_URL; tables in :mod:`utils.db.schema`, schema kept by
+Alembic: ``utils/db/migrations``).
 
 Consistency rule (files and rows agree whatever moment the process dies):
 
@@ -28,11 +30,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
+from sqlalchemy import bindparam, case, delete, exists, func, insert, inspect, literal, select, update
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from utils.db import migrate
+from utils.db import schema as db
+from utils.db.engine import DbRow, Tx, begin_write, in_ids, is_sqlite_url, make_engine, safe_url, upsert
 from utils.files import atomic_write_bytes, fsync_dir, is_temp_file
 
 if TYPE_CHECKING:
@@ -40,6 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The schema version (``PRAGMA user_version``) of the versions before Alembic; it equals the Alembic revision
+#: ``0001`` (utils/db/migrations). Later changes are Alembic revisions only.
 SCHEMA_VERSION = 3
 TRASH_FOLDER = "trash"
 Mode = Literal["distinct images", "video"]
@@ -66,6 +76,9 @@ def default_database_path(export_dir: Path) -> Path:
         return legacy
     return Path(export_dir) / PRIVATE_FOLDER / DATABASE_NAME
 
+
+# The schema of the versions before Alembic (SQLite), kept to bring their databases to version 3 before they are
+# stamped at the Alembic revision 0001; a new database is made by the Alembic revisions (utils/db/migrations).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY,
@@ -105,8 +118,8 @@ CREATE TABLE IF NOT EXISTS images (
 CREATE INDEX IF NOT EXISTS images_order ON images(order_id, state);
 """
 
-# Upgrades of an existing database, applied in order at start (``PRAGMA user_version`` says which ran); nothing is
-# lost: columns are added with defaults that describe what the older version stored.
+# Upgrades of a database of the versions before Alembic, applied in order at start (``PRAGMA user_version`` says
+# which ran); nothing is lost: columns are added with defaults that describe what the older version stored.
 _MIGRATIONS: dict[int, list[str]] = {
     2: [  # image tools: versions, imports, labels, scheduled jobs, retention
         "ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'capture'",
@@ -195,11 +208,6 @@ def letter_scripts(value: str) -> set[str]:
     return scripts
 
 
-# with the archive set: the archive has the image and its latest change (its trashing) too
-_ARCHIVE_HAS_IT = (" AND i.synced_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.entity = 'image' "
-                   "AND x.entity_id = i.id AND x.done_at IS NULL)")
-
-
 class OrderNumberError(ValueError):
     """An order number that cannot name a folder; the message says what to type instead."""
 
@@ -251,14 +259,6 @@ def validate_order_number(raw: str, max_length: int = 64) -> str:
 
 
 # ----------------------------------------------------------------- records
-
-
-def _sqlite_reason(err: sqlite3.Error) -> str:
-    """SQLite's message, with the OS's words for a full disk (SQLite says 'database or disk is full')."""
-    text = str(err)
-    if getattr(err, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text:
-        return f"{text} (No space left on device; free space on the disk)"
-    return text
 
 
 def _name_part(text: str, max_length: int = 24) -> str:
@@ -389,15 +389,31 @@ class RecoveryReport:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+#: Errors of the database layer: SQLAlchemy's (which wrap the driver's) and, from older callers, sqlite3's.
+DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, sqlite3.Error)
+
+
+def _db_reason(err: BaseException) -> str:
+    """The database's own message (the driver's, without SQLAlchemy's statement dump), with the OS's words for a full
+    disk (SQLite says 'database or disk is full')."""
+    orig = getattr(err, "orig", None) or err
+    lines = str(orig).strip().splitlines()
+    text = lines[0] if lines else type(orig).__name__
+    if getattr(orig, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in text:
+        return f"{text} (No space left on device; free space on the disk)"
+    if "lock timeout" in text:  # PostgreSQL: the write lock was not free within the busy timeout
+        return f"{text} (the database is locked by another process)"
+    return text
+
 
 def _as_storage_error(method: _F) -> _F:
-    """SQLite errors of a store method become a StorageError that says what to do (locked, damaged, ...)."""
+    """Database errors of a store method become a StorageError that says what to do (locked, damaged, ...)."""
 
     @functools.wraps(method)
     def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as err:
+        except DB_ERRORS as err:
             raise StorageError(self.open_problem(err)) from err
 
     return wrapper  # type: ignore[return-value]
@@ -411,10 +427,11 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def store_for(settings: Settings) -> "Store":
-    """The store of these settings: EXPORT_DIR, the database, STATION_NAME, and where the station syncs into a
-    central archive the outbox and the reader of images whose local copy was removed."""
-    store = Store(settings.EXPORT_DIR, settings.database_path, station=settings.STATION_NAME,
-                  outbox=settings.archive_enabled)
+    """The store of these settings: EXPORT_DIR, the database (DATABASE_URL), STATION_NAME, and where the station syncs
+    into a central archive the outbox and the reader of images whose local copy was removed."""
+    path = settings.database_path  # SQLite: the file (a URL would have to escape its path)
+    store = Store(settings.EXPORT_DIR, path, url=None if path is not None else settings.database_url,
+                  station=settings.STATION_NAME, outbox=settings.archive_enabled)
     if settings.archive_enabled:
         from utils.archive.local import archive_reader
 
@@ -422,160 +439,249 @@ def store_for(settings: Settings) -> "Store":
     return store
 
 
+def _image_select() -> Any:
+    """Images with their order's folder and trash time (what :meth:`Store._image` needs for the path)."""
+    i, o = db.images, db.orders
+    return (select(i, o.c.folder.label("folder"), o.c.trashed_at.label("order_trashed_at"))
+            .join_from(i, o, o.c.id == i.c.order_id))
+
+
+def _archive_has_it() -> Any:
+    """With the archive set: the archive has the image and its latest change (its trashing) too."""
+    x = db.outbox.alias("x")
+    waiting = exists().where(x.c.entity == "image", x.c.entity_id == db.images.c.id, x.c.done_at.is_(None))
+    return db.images.c.synced_at.is_not(None) & ~waiting
+
+
 class Store:
-    """SQLite metadata + image files of all orders. Thread-safe (one connection per thread)."""
+    """Metadata (SQLite, or PostgreSQL by URL) + image files of all orders. Thread-safe (pooled connections)."""
 
     def __init__(self, export_dir: Path, db_path: Path | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S,
-                 *, station: str | None = None, outbox: bool = False) -> None:
-        """``station``: STATION_NAME, written on every new order and image (and on older rows without one);
-        ``outbox``: record every change for the sync into the central archive (:mod:`utils.archive.sync`)."""
+                 *, station: str | None = None, outbox: bool = False, url: str | None = None) -> None:
+        """``db_path``: the SQLite file (default :func:`default_database_path`); ``url``: the database as a SQLAlchemy
+        URL instead (``sqlite:///path`` or ``postgresql+psycopg://user:password@host/db``); ``station``:
+        STATION_NAME, written on every new order and image (and on older rows without one); ``outbox``: record
+        every change for the sync into the central archive (:mod:`utils.archive.sync`)."""
         self.export_dir = Path(export_dir)
         self.station = station
         self.outbox = outbox
         self.listeners: list[Callable[[], None]] = []  # called after a commit that queued a change for the sync
         # reads an image whose local copy was removed from the central archive (set by store_for)
         self.remote: Callable[[ImageRecord], Iterator[bytes]] | None = None
-        self.db_path = Path(db_path) if db_path is not None else default_database_path(self.export_dir)
+        if url is not None and not is_sqlite_url(url):
+            self.db_path: Path | None = None
+            self.url: str | URL = url
+            self.where = safe_url(url)
+        else:
+            if url is not None:
+                db_path = Path(make_url(url).database or "")
+            self.db_path = Path(db_path) if db_path is not None else default_database_path(self.export_dir)
+            self.url = URL.create("sqlite", database=str(self.db_path))
+            self.where = str(self.db_path)
         self.busy_timeout_s = busy_timeout_s
         try:
             self.export_dir.mkdir(parents=True, exist_ok=True)
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            if self.db_path is not None:
+                self.db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StorageError(f"Cannot create the export folder {self.export_dir}: {err}. Check EXPORT_DIR.") from err
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._stale_pending: set[int] = set()  # pending rows of failed writes still to delete
+        self._probe_engine: Engine | None = None
         try:
-            with self._write_lock:
-                con = self._con()
-                con.executescript(_SCHEMA)  # runs in its own transaction
-            self._migrate()
+            self.engine: Engine = make_engine(self.url, busy_timeout_s)
+        except (SQLAlchemyError, ValueError, ImportError) as err:
+            raise StorageError(f"Cannot use the database {self.where}: {err}. Check DATABASE_URL.") from None
+        self.dialect = self.engine.dialect.name
+        try:
+            self._prepare_schema()
             if station is not None:
                 with self._tx() as con:  # rows from before the station had a name (or before schema 3)
-                    con.execute("UPDATE orders SET station = ? WHERE station IS NULL", (station,))
-                    con.execute("UPDATE images SET station = ? WHERE station IS NULL", (station,))
-        except sqlite3.Error as err:
+                    for table in (db.orders, db.images):
+                        con.execute(update(table).where(table.c.station.is_(None)).values(station=station))
+        except DB_ERRORS as err:
             self.close()
             raise StorageError(self.open_problem(err)) from err
 
-    def _migrate(self) -> None:
-        """Bring the schema to :data:`SCHEMA_VERSION` (one transaction per step; safe with several processes)."""
-        for version in sorted(_MIGRATIONS):
-            with self._tx() as con:
-                current = con.execute("PRAGMA user_version").fetchone()[0]
-                if current >= version:
-                    continue
-                for statement in _MIGRATIONS[version]:
-                    con.execute(statement)
-                con.execute(f"PRAGMA user_version = {version}")
-            logger.info("Database %s upgraded to schema version %d", self.db_path, version)
+    @property
+    def database_key(self) -> str:
+        """Names this database among the per-database threads of a process (jobs, sync, statistics)."""
+        return str(self.db_path.resolve()) if self.db_path is not None else self.where
 
-    def open_problem(self, err: sqlite3.Error) -> str:
+    # -- schema
+    def _prepare_schema(self) -> None:
+        """Create the schema of a new database, or bring an older one to the newest Alembic revision.
+
+        Nothing to do (the usual case) is seen without writing. Otherwise it happens under the write lock, in one
+        transaction: several processes may open the database at once and take turns (SQLite: ``BEGIN IMMEDIATE``;
+        PostgreSQL: the advisory lock), the later ones find it done.
+        """
+        head = migrate.head_revision(migrate.STATION_MIGRATIONS)
+        with self.engine.connect() as con:
+            if migrate.current_revision(con) == head:
+                return
+        with self._tx() as con:
+            current = migrate.current_revision(con.con)
+            if current == head:
+                return
+            if current is None and self._made_before_alembic(con):
+                self._legacy_upgrade(con)
+                migrate.stamp(con.con, migrate.STATION_MIGRATIONS, migrate.STATION_BASE_REVISION)
+                logger.info("Database %s: schema version %d is Alembic revision %s", self.where, SCHEMA_VERSION,
+                            migrate.STATION_BASE_REVISION)
+            migrate.upgrade(con.con, migrate.STATION_MIGRATIONS)
+            logger.info("Database %s is at schema revision %s", self.where, head)
+
+    def _made_before_alembic(self, con: Tx) -> bool:
+        """Whether this is a database of the versions before Alembic (SQLite, ``PRAGMA user_version`` 1 to 3, or
+        their tables without a version)."""
+        if self.dialect != "sqlite":
+            return False
+        return con.execute("PRAGMA user_version").scalar_one() > 0 or inspect(con.con).has_table("orders")
+
+    def _legacy_upgrade(self, con: Tx) -> None:
+        """The raw steps of the versions before Alembic, kept for their databases: the tables of :data:`_SCHEMA`
+        where they are missing, then the upgrades of :data:`_MIGRATIONS` that ``PRAGMA user_version`` says have not
+        run, up to :data:`SCHEMA_VERSION` (the Alembic revision ``0001``)."""
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        current = con.execute("PRAGMA user_version").scalar_one()
+        for version in sorted(_MIGRATIONS):
+            if current >= version:
+                continue
+            for statement in _MIGRATIONS[version]:
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {version}")
+            logger.info("Database %s upgraded to schema version %d", self.where, version)
+
+    # -- problems, in words
+    def open_problem(self, err: BaseException) -> str:
         """What went wrong opening the database, in words an engineer can act on."""
-        text = _sqlite_reason(err)
+        text = _db_reason(err)
+        lowered = text.lower()
+        if self.db_path is None:
+            return self._server_problem(text)
         blocking = [self.db_path.with_name(self.db_path.name + side) for side in _SQLITE_SIDE_FILES[1:]]
         blocking = [b for b in blocking if b.exists() and not b.is_file()]
         if blocking:
             return (f"Cannot use the database {self.db_path}: {blocking[0]} is a folder, where SQLite keeps its "
                     f"journal ({text}). Move that folder away; no order may be named like it.")
-        if "not a database" in text or "malformed" in text:
+        if "not a database" in lowered or "malformed" in lowered:
             return (f"The database {self.db_path} is damaged or not a database ({text}). Restore it from the backup, "
                     "or move it away to start with an empty one (the image folders stay).")
-        if "readonly" in text or "read-only" in text or "unable to open" in text:
+        if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
             return (f"Cannot open the database {self.db_path} for writing ({text}). Check that the folder "
                     f"{self.db_path.parent} exists, is writable by this user and is not on a read-only file system.")
-        if "locked" in text:
+        if "locked" in lowered:
             return (f"The database {self.db_path} is locked by another process ({text}); "
                     "is a second dashboard or a backup holding it?")
         return f"Cannot use the database {self.db_path}: {text}."
 
+    def _server_problem(self, text: str) -> str:
+        """:meth:`open_problem` for a database server (PostgreSQL)."""
+        lowered = text.lower()
+        if "lock timeout" in lowered or "locked" in lowered:
+            return (f"The database {self.where} is locked by another process ({text}); "
+                    "is a second dashboard or a long transaction holding it?")
+        if "authentication failed" in lowered or "password" in lowered or "role " in lowered:
+            return f"The database {self.where} refused the login ({text}); check the user and password in DATABASE_URL."
+        if "database" in lowered and "does not exist" in lowered:
+            return f"The database {self.where} does not exist ({text}); create it (createdb) or fix DATABASE_URL."
+        if any(s in lowered for s in ("connection refused", "could not connect", "timeout", "server closed",
+                                      "terminating", "shutting down", "the database system is", "name or service")):
+            return f"Cannot reach the database {self.where} ({text}); is the server running and reachable?"
+        if "read-only" in lowered:
+            return f"The database {self.where} takes no writes ({text}); point DATABASE_URL at the primary server."
+        return f"Cannot use the database {self.where}: {text}."
+
     def health_problem(self) -> str | None:
-        """Why the database cannot take a write right now (None: it can): a fresh connection takes and releases
-        SQLite's write lock, as the next image save would."""
+        """Why the database cannot take a write right now (None: it can): a fresh connection takes and releases the
+        write lock, as the next image save would."""
+        if self._probe_engine is None:
+            self._probe_engine = make_engine(self.url, 2.0, pool=False)
         try:
-            con = sqlite3.connect(self.db_path, timeout=2, isolation_level=None)
-        except sqlite3.Error as err:
+            con = begin_write(self._probe_engine, 2.0)
+            try:
+                con.rollback()
+            finally:
+                con.close()
+        except DB_ERRORS as err:
             return self.open_problem(err)
-        try:
-            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            con.execute("BEGIN IMMEDIATE")
-            con.execute("ROLLBACK")
-        except sqlite3.Error as err:
-            return self.open_problem(err)
-        finally:
-            con.close()
         return None
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            self._local.con = None
-            con.close()
+        """Close the open connections (the store opens new ones when it is used again)."""
+        for engine in (getattr(self, "engine", None), self._probe_engine):
+            if engine is not None:
+                engine.dispose()
 
     def reserved_names(self) -> set[str]:
         """Names (casefolded) an order folder must not take: what the store keeps in EXPORT_DIR itself."""
         names = {PRIVATE_FOLDER, TRASH_FOLDER}
-        if self.db_path.parent.resolve() == self.export_dir.resolve():
+        if self.db_path is not None and self.db_path.parent.resolve() == self.export_dir.resolve():
             names |= {self.db_path.name + side for side in _SQLITE_SIDE_FILES}
         return {n.casefold() for n in names}
 
     # -- connections
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None,
-                                  check_same_thread=False)
-            con.row_factory = sqlite3.Row
-            try:
-                con.execute("PRAGMA journal_mode = WAL")
-                con.execute("PRAGMA synchronous = FULL")
-                con.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.Error:
-                con.close()
-                raise
-            self._local.con = con
-        return con
-
     class _Tx:
+        """One write transaction: the process's write lock, then the database's (``BEGIN IMMEDIATE`` / the advisory
+        lock); committed on success (then the listeners hear of queued changes), rolled back on an error."""
+
         def __init__(self, store: "Store") -> None:
             self.store = store
 
-        def __enter__(self) -> sqlite3.Connection:
+        def __enter__(self) -> Tx:
             self.store._write_lock.acquire()
-            try:  # opening the connection or taking SQLite's lock can fail (locked, I/O error): release ours
-                self.con = self.store._con()
-                self.con.execute("BEGIN IMMEDIATE")
+            try:  # opening the connection or taking the database's lock can fail (locked, I/O error): release ours
+                self.tx = Tx(begin_write(self.store.engine, self.store.busy_timeout_s))
             except BaseException:
                 self.store._write_lock.release()
                 raise
-            return self.con
+            self.store._local.tx = self.tx
+            return self.tx
 
-        def __exit__(self, exc_type, exc, tb) -> None:
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             notify, self.store._local.notify = getattr(self.store._local, "notify", False), False
+            self.store._local.tx = None
+            con = self.tx.con
             try:
-                self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
-                if notify and exc_type is None:
-                    for listener in list(self.store.listeners):
-                        listener()
-            except sqlite3.Error:
-                if self.con.in_transaction:  # a failed COMMIT (disk full) leaves the transaction open
+                if exc_type is None:
+                    con.commit()
+                    if notify:
+                        for listener in list(self.store.listeners):
+                            listener()
+                else:
                     try:
-                        self.con.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                raise
+                        con.rollback()
+                    except DB_ERRORS:
+                        pass  # the error that ended the transaction is the one to report
             finally:
+                try:
+                    con.close()  # after a failed COMMIT (disk full) this rolls back
+                except DB_ERRORS:
+                    pass
                 self.store._write_lock.release()
 
     def _tx(self) -> "Store._Tx":
         return Store._Tx(self)
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._con().execute(sql, args).fetchall()
+    def _query(self, statement: Any, args: Sequence[Any] | dict[str, Any] = ()) -> list[DbRow]:
+        """The rows of a statement (SQLAlchemy, or SQL text with ``?`` placeholders); inside this thread's write
+        transaction it runs there (and sees its changes)."""
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:
+            return tx.rows(statement, args)
+        with self.engine.connect() as con:
+            return Tx(con).rows(statement, args)
+
+    def _scalar(self, statement: Any) -> Any:
+        rows = self._query(statement)
+        return rows[0][0] if rows else None
 
     # -- orders
-    def _order(self, row: sqlite3.Row) -> OrderRecord:
+    def _order(self, row: DbRow) -> OrderRecord:
         keys = row.keys()
         return OrderRecord(
             id=row["id"],
@@ -609,10 +715,13 @@ class Store:
     def _order_folder(self, folder: str, trashed_at: str | None) -> Path:
         return (self.trash_dir if trashed_at else self.export_dir) / folder
 
-    _ORDER_SELECT = (
-        "SELECT o.*, (SELECT COUNT(*) FROM images i WHERE i.order_id = o.id AND i.state = 'ok' "
-        "AND i.kind != 'version') AS n_images FROM orders o"
-    )
+    @staticmethod
+    def _order_select() -> Any:
+        """Orders with their number of kept images (versions not counted)."""
+        i, o = db.images, db.orders
+        n = (select(func.count()).where(i.c.order_id == o.c.id, i.c.state == "ok", i.c.kind != "version")
+             .scalar_subquery())
+        return select(o, n.label("n_images"))
 
     @_as_storage_error
     def open_order(
@@ -637,22 +746,19 @@ class Store:
         and the collection of that name (not in the trash) takes every later import.
         """
         number = validate_order_number(order_number, max_length)
+        o = db.orders
         with self._tx() as con:
             if kind == "import":
-                row = con.execute(
-                    "SELECT * FROM orders WHERE order_number = ? AND kind = 'import' AND trashed_at IS NULL "
-                    "ORDER BY id DESC LIMIT 1", (number,)).fetchone()
+                same = select(o).where(o.c.order_number == number, o.c.kind == "import", o.c.trashed_at.is_(None))
             else:
-                row = con.execute(
-                    "SELECT * FROM orders WHERE order_number = ? AND status = 'open' AND mode = ? AND kind = 'capture' "
-                    "ORDER BY id DESC LIMIT 1", (number, mode),
-                ).fetchone()
+                same = select(o).where(o.c.order_number == number, o.c.status == "open", o.c.mode == mode,
+                                       o.c.kind == "capture")
+            row = con.one(same.order_by(o.c.id.desc()).limit(1))
             if row is not None:
-                con.execute(
-                    "UPDATE orders SET threshold = COALESCE(?, threshold), images_per_second = COALESCE(?, "
-                    "images_per_second) WHERE id = ?",
-                    (threshold, images_per_second, row["id"]),
-                )
+                changed = {k: v for k, v in (("threshold", threshold), ("images_per_second", images_per_second))
+                           if v is not None}
+                if changed:
+                    con.execute(update(o).where(o.c.id == row["id"]).values(**changed))
                 order_id, resumed = row["id"], True
                 self._enqueue(con, "order", [order_id])
                 (self.export_dir / row["folder"]).mkdir(parents=True, exist_ok=True)
@@ -662,7 +768,7 @@ class Store:
                         f"'{number}' is the name of a file the dashboard keeps in the export folder; add a prefix or "
                         "suffix to the order number."
                     )
-                taken = {r[0].casefold() for r in con.execute("SELECT folder FROM orders")}
+                taken = {r[0].casefold() for r in con.rows(select(o.c.folder))}
                 folder, i = number, 0
                 while folder.casefold() in taken or (self.export_dir / folder).exists():
                     i += 1
@@ -673,22 +779,20 @@ class Store:
                     raise StorageError(f"Cannot create the order folder {self.export_dir / folder}: {err}") from err
                 fsync_dir(self.export_dir)
                 now = _ts(utc_now())
-                cur = con.execute(
-                    "INSERT INTO orders (order_number, folder, mode, status, started_at, closed_at, threshold, "
-                    "images_per_second, resolution, camera, descriptor, kind, station) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (number, folder, mode, "closed" if kind == "import" else "open", now,
-                     now if kind == "import" else None, threshold, images_per_second, resolution, camera, descriptor,
-                     kind, self.station),
-                )
-                order_id, resumed = int(cur.lastrowid), False  # type: ignore[arg-type]
+                order_id = con.execute(insert(o).values(
+                    order_number=number, folder=folder, mode=mode, status="closed" if kind == "import" else "open",
+                    started_at=now, closed_at=now if kind == "import" else None, threshold=threshold,
+                    images_per_second=images_per_second, resolution=resolution, camera=camera, descriptor=descriptor,
+                    kind=kind, station=self.station,
+                ).returning(o.c.id)).scalar_one()
+                resumed = False
                 self._enqueue(con, "order", [order_id])
         order = self.get_order(order_id)
         logger.info("%s order %s in %s", "Resumed" if resumed else "Opened", number, order.folder)
         return order, resumed
 
     def get_order(self, order_id: int) -> OrderRecord:
-        rows = self._query(self._ORDER_SELECT + " WHERE o.id = ?", (order_id,))
+        rows = self._query(self._order_select().where(db.orders.c.id == order_id))
         if not rows:
             raise KeyError(f"no order with id {order_id}")
         return self._order(rows[0])
@@ -696,28 +800,26 @@ class Store:
     def list_orders(self, status: str | None = None, include_trashed: bool = False,
                     kind: str | None = None) -> list[OrderRecord]:
         """Orders (and import collections), newest first; without those retention moved to the trash."""
-        where, args = [], []
+        o = db.orders
+        stmt = self._order_select()
         if status is not None:
-            where.append("o.status = ?")
-            args.append(status)
+            stmt = stmt.where(o.c.status == status)
         if not include_trashed:
-            where.append("o.trashed_at IS NULL")
+            stmt = stmt.where(o.c.trashed_at.is_(None))
         if kind is not None:
-            where.append("o.kind = ?")
-            args.append(kind)
-        sql = self._ORDER_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        return [self._order(r) for r in self._query(sql + " ORDER BY o.started_at DESC, o.id DESC", tuple(args))]
+            stmt = stmt.where(o.c.kind == kind)
+        return [self._order(r) for r in self._query(stmt.order_by(o.c.started_at.desc(), o.c.id.desc()))]
 
     @_as_storage_error
     def close_order(
-        self, order_id: int, video_file: str | None = None, video_frames: int | None = None, video_fps: float | None = None
+        self, order_id: int, video_file: str | None = None, video_frames: int | None = None,
+        video_fps: float | None = None,
     ) -> OrderRecord:
+        o = db.orders
+        video = {k: v for k, v in (("video_file", video_file), ("video_frames", video_frames),
+                                   ("video_fps", video_fps)) if v is not None}
         with self._tx() as con:
-            con.execute(
-                "UPDATE orders SET status = 'closed', closed_at = ?, video_file = COALESCE(?, video_file), "
-                "video_frames = COALESCE(?, video_frames), video_fps = COALESCE(?, video_fps) WHERE id = ?",
-                (_ts(utc_now()), video_file, video_frames, video_fps, order_id),
-            )
+            con.execute(update(o).where(o.c.id == order_id).values(status="closed", closed_at=_ts(utc_now()), **video))
             self._enqueue(con, "order", [order_id])
         return self.get_order(order_id)
 
@@ -730,13 +832,12 @@ class Store:
             raise ValueError(f"cannot update {sorted(unknown)}")
         if not values:
             return
-        cols = ", ".join(f"{k} = ?" for k in values)
         with self._tx() as con:
-            con.execute(f"UPDATE orders SET {cols} WHERE id = ?", (*values.values(), order_id))
+            con.execute(update(db.orders).where(db.orders.c.id == order_id).values(**values))
             self._enqueue(con, "order", [order_id])
 
     # -- images
-    def _image(self, row: sqlite3.Row, folder: Path) -> ImageRecord:
+    def _image(self, row: DbRow, folder: Path) -> ImageRecord:
         sub = folder / TRASH_FOLDER if row["state"] == "trashed" else folder
         operation = row["operation"]
         return ImageRecord(
@@ -763,6 +864,10 @@ class Store:
             synced_at=_dt(row["synced_at"]),
             local_removed_at=_dt(row["local_removed_at"]),
         )
+
+    def _image_with_folder(self, row: DbRow) -> ImageRecord:
+        """An image of :func:`_image_select` (its order's folder in the row)."""
+        return self._image(row, self._order_folder(row["folder"], row["order_trashed_at"]))
 
     def save_image(
         self,
@@ -800,53 +905,55 @@ class Store:
         stamp = captured_at.astimezone().strftime("%Y%m%d-%H%M%S-%f")[:-3]
         d = None if distance is None or not np.isfinite(distance) else float(distance)
         op_json = None if operation is None else json.dumps(operation, sort_keys=True, default=str)
+        i = db.images
         try:
             with self._tx() as con:
-                seq = con.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM images WHERE order_id = ?", (order.id,)).fetchone()[0]
+                seq = con.execute(select(func.coalesce(func.max(i.c.seq), 0) + 1)
+                                  .where(i.c.order_id == order.id)).scalar_one()
                 if kind == "version":
                     label = _name_part(str((operation or {}).get("name") or tool or "edit"))
                     name = f"{seq:05d}_v{source.seq:05d}_{label}{suffix}"  # type: ignore[union-attr]
                 else:
                     name = f"{seq:05d}_{stamp}{suffix}"
-                cur = con.execute(
-                    "INSERT INTO images (order_id, seq, file_name, state, captured_at, width, height, size_bytes, "
-                    "distance, forced, camera, features, kind, source_image_id, operation, tool, source_url, station) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (order.id, seq, name, _ts(captured_at), width, height, len(data), d, int(forced), camera, blob,
-                     kind, None if source is None else source.id, op_json, tool, source_url, self.station),
-                )
-                image_id = int(cur.lastrowid)  # type: ignore[arg-type]
-        except sqlite3.Error as err:
-            raise StorageError(f"Cannot record the image in the database {self.db_path}: {_sqlite_reason(err)}") from err
+                image_id = con.execute(insert(i).values(
+                    order_id=order.id, seq=seq, file_name=name, state="pending", captured_at=_ts(captured_at),
+                    width=width, height=height, size_bytes=len(data), distance=d, forced=int(forced), camera=camera,
+                    features=blob, kind=kind, source_image_id=None if source is None else source.id,
+                    operation=op_json, tool=tool, source_url=source_url, station=self.station,
+                ).returning(i.c.id)).scalar_one()
+        except DB_ERRORS as err:
+            raise StorageError(f"Cannot record the image in the database {self.where}: {_db_reason(err)}") from err
         path = order.folder / name
         try:
             atomic_write_bytes(path, data)
         except BaseException as err:
             try:
                 with self._tx() as con:
-                    con.execute("DELETE FROM images WHERE id = ?", (image_id,))
-            except sqlite3.Error:  # no file was left; the row goes at the next save or the next start
+                    con.execute(delete(i).where(i.c.id == image_id))
+            except DB_ERRORS:  # no file was left; the row goes at the next save or the next start
                 logger.warning("Could not remove the pending row of %s yet; will retry", path.name)
                 self._stale_pending.add(image_id)
             if isinstance(err, OSError):
-                raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and permissions.") from err
+                raise StorageError(f"Cannot write {path}: {err.strerror or err}. Check free space and "
+                                   "permissions.") from err
             raise
         try:
             with self._tx() as con:
-                con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (image_id,))
+                con.execute(update(i).where(i.c.id == image_id).values(state="ok"))
                 self._enqueue(con, "image", [image_id])
-        except sqlite3.Error as err:
+        except DB_ERRORS as err:
             # not confirmed (locked by another process, disk full): take the file back so that files and rows
             # agree now; the caller keeps the scene on a later frame. (A crash right here is different: the file
             # is complete and recovery at the next start confirms it.)
             path.unlink(missing_ok=True)
             self._stale_pending.add(image_id)
-            raise StorageError(f"Cannot record the image in the database {self.db_path}: {_sqlite_reason(err)}") from err
+            raise StorageError(f"Cannot record the image in the database {self.where}: {_db_reason(err)}") from err
         return self.get_image(image_id)
 
     def _check_space(self, folder: Path, size: int) -> None:
         """StorageError before anything is written when the export or database file system is read-only or full."""
-        for where in dict.fromkeys((folder, self.db_path.parent)):
+        places = (folder,) if self.db_path is None else (folder, self.db_path.parent)
+        for where in dict.fromkeys(places):
             try:
                 st = os.statvfs(where)
             except (OSError, AttributeError):  # no statvfs (Windows) or folder gone: the write itself will say
@@ -867,21 +974,19 @@ class Store:
         if not self._stale_pending:
             return
         ids = list(self._stale_pending)
+        i = db.images
         try:
             with self._tx() as con:
-                con.executemany("DELETE FROM images WHERE id = ? AND state = 'pending'", [(i,) for i in ids])
-        except sqlite3.Error:
+                con.execute(delete(i).where(in_ids(i.c.id, ids, self.dialect), i.c.state == "pending"))
+        except DB_ERRORS:
             return
         self._stale_pending.difference_update(ids)
 
     def get_image(self, image_id: int) -> ImageRecord:
-        rows = self._query(
-            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            "JOIN orders o ON o.id = i.order_id WHERE i.id = ?", (image_id,)
-        )
+        rows = self._query(_image_select().where(db.images.c.id == image_id))
         if not rows:
             raise KeyError(f"no image with id {image_id}")
-        return self._image(rows[0], self._order_folder(rows[0]["folder"], rows[0]["order_trashed_at"]))
+        return self._image_with_folder(rows[0])
 
     def images(self, order_id: int, include_trashed: bool = False, offset: int = 0,
                limit: int | None = None, kinds: tuple[str, ...] | None = None,
@@ -890,51 +995,44 @@ class Store:
         ``kinds``: only these (default: every kind, versions included); ``ids``: only these images."""
         states = ("ok", "trashed") if include_trashed else ("ok",)
         order = self.get_order(order_id)
-        extra_sql, extra_args = "", []
+        i = db.images
+        stmt = select(i).where(i.c.order_id == order_id, i.c.state.in_(states))
         if kinds is not None:
-            extra_sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            extra_args += list(kinds)
+            stmt = stmt.where(i.c.kind.in_(kinds))
         if ids is not None:
-            id_list = sorted({int(i) for i in ids})
-            if not id_list:
+            if not ids:
                 return []
-            extra_sql += " AND id IN (SELECT value FROM json_each(?))"
-            extra_args.append(json.dumps(id_list))
-        rows = self._query(
-            f"SELECT * FROM images WHERE order_id = ? AND state IN ({','.join('?' * len(states))}){extra_sql} "
-            "ORDER BY seq LIMIT ? OFFSET ?",
-            (order_id, *states, *extra_args, -1 if limit is None else int(limit), int(offset)),
-        )
-        return [self._image(r, order.folder) for r in rows]
+            stmt = stmt.where(in_ids(i.c.id, ids, self.dialect))
+        stmt = stmt.order_by(i.c.seq).offset(int(offset))
+        if limit is not None:
+            stmt = stmt.limit(int(limit))
+        return [self._image(r, order.folder) for r in self._query(stmt)]
 
     def versions_of(self, image_ids: list[int]) -> dict[int, list[ImageRecord]]:
         """The kept versions made from each of these images (source id -> versions, oldest first)."""
         if not image_ids:
             return {}
+        i = db.images
         out: dict[int, list[ImageRecord]] = {}
-        marks = ",".join("?" * len(image_ids))
-        rows = self._query(
-            f"SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            f"JOIN orders o ON o.id = i.order_id WHERE i.source_image_id IN ({marks}) AND i.state = 'ok' "
-            "ORDER BY i.seq", tuple(image_ids))
+        rows = self._query(_image_select().where(in_ids(i.c.source_image_id, image_ids, self.dialect),
+                                                 i.c.state == "ok").order_by(i.c.seq))
         for r in rows:
-            out.setdefault(r["source_image_id"], []).append(
-                self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])))
+            out.setdefault(r["source_image_id"], []).append(self._image_with_folder(r))
         return out
 
     def count_images(self, order_id: int) -> int:
         """How many kept images the order has (its versions not counted)."""
-        return int(self._query("SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND kind != 'version'",
-                               (order_id,))[0][0])
+        i = db.images
+        return int(self._scalar(select(func.count()).where(i.c.order_id == order_id, i.c.state == "ok",
+                                                           i.c.kind != "version")))
 
     def image_position(self, order_id: int, seq: int) -> int | None:
         """Position (0-based, in capture order) of the kept image number ``seq``; None if there is none."""
-        rows = self._query(
-            "SELECT (SELECT COUNT(*) FROM images WHERE order_id = ? AND state = 'ok' AND kind != 'version' "
-            "AND seq < ?) AS pos, EXISTS (SELECT 1 FROM images WHERE order_id = ? AND state = 'ok' "
-            "AND kind != 'version' AND seq = ?) AS found",
-            (order_id, seq, order_id, seq),
-        )
+        i = db.images
+        kept = (i.c.order_id == order_id) & (i.c.state == "ok") & (i.c.kind != "version")
+        pos = select(func.count()).where(kept, i.c.seq < seq).scalar_subquery()
+        found = exists().where(kept, i.c.seq == seq)
+        rows = self._query(select(pos.label("pos"), found.label("found")))
         return int(rows[0]["pos"]) if rows and rows[0]["found"] else None
 
     def features(self, order_id: int, dim: int | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -957,19 +1055,23 @@ class Store:
     def feature_records(self, order_id: int) -> list[tuple[int, bytes | None, bool, Path]]:
         """(image id, stored features or None, saved by hand, file) of the kept images, in capture order."""
         order = self.get_order(order_id)
-        rows = self._query(
-            "SELECT id, features, forced, file_name FROM images WHERE order_id = ? AND state = 'ok' "
-            "AND kind = 'capture' ORDER BY seq",
-            (order_id,),
-        )
-        return [(r["id"], r["features"], bool(r["forced"]), order.folder / r["file_name"]) for r in rows]
+        i = db.images
+        rows = self._query(select(i.c.id, i.c.features, i.c.forced, i.c.file_name)
+                           .where(i.c.order_id == order_id, i.c.state == "ok", i.c.kind == "capture")
+                           .order_by(i.c.seq))
+        return [(r["id"], None if r["features"] is None else bytes(r["features"]), bool(r["forced"]),
+                 order.folder / r["file_name"]) for r in rows]
 
     @_as_storage_error
     def set_features(self, values: dict[int, np.ndarray]) -> None:
         """Store recomputed features of images (image id -> vector)."""
+        if not values:
+            return
+        i = db.images
+        stmt = update(i).where(i.c.id == bindparam("image_id")).values(features=bindparam("blob"))
         with self._tx() as con:
-            con.executemany("UPDATE images SET features = ? WHERE id = ?",
-                            [(np.asarray(v, dtype=np.float32).tobytes(), i) for i, v in values.items()])
+            con.execute(stmt, [{"image_id": int(k), "blob": np.asarray(v, dtype=np.float32).tobytes()}
+                               for k, v in values.items()])
 
     @_as_storage_error
     def trash_images(self, order_id: int, image_ids: list[int]) -> int:
@@ -980,6 +1082,7 @@ class Store:
         trash.mkdir(exist_ok=True)
         moved = 0
         now = _ts(utc_now())
+        i = db.images
         for image_id in image_ids:
             img = self.get_image(image_id)
             if img.order_id != order_id or img.state != "ok":
@@ -988,7 +1091,7 @@ class Store:
                 if rec.path.exists():
                     rec.path.replace(trash / rec.file_name)
                 with self._tx() as con:
-                    con.execute("UPDATE images SET state = 'trashed', trashed_at = ? WHERE id = ?", (now, rec.id))
+                    con.execute(update(i).where(i.c.id == rec.id).values(state="trashed", trashed_at=now))
                     self._enqueue(con, "image", [rec.id])
             moved += 1
         fsync_dir(order.folder)
@@ -999,62 +1102,64 @@ class Store:
         """Bring trashed images back into the order, with the versions that went to the trash with them."""
         order = self.get_order(order_id)
         restored = 0
+        i = db.images
+        src = db.images.alias("src")
         for image_id in image_ids:
             img = self.get_image(image_id)
             if img.order_id != order_id or img.state != "trashed":
                 continue
+            same_time = select(src.c.trashed_at).where(src.c.id == img.id).scalar_subquery()
             with_it = [self._image(r, order.folder) for r in self._query(
-                "SELECT * FROM images WHERE source_image_id = ? AND state = 'trashed' "
-                "AND trashed_at = (SELECT trashed_at FROM images WHERE id = ?)", (img.id, img.id))]
+                select(i).where(i.c.source_image_id == img.id, i.c.state == "trashed", i.c.trashed_at == same_time))]
             for rec in [img, *with_it]:
                 if rec.path.exists():
                     rec.path.replace(order.folder / rec.file_name)
                 with self._tx() as con:
-                    con.execute("UPDATE images SET state = 'ok', trashed_at = NULL WHERE id = ?", (rec.id,))
+                    con.execute(update(i).where(i.c.id == rec.id).values(state="ok", trashed_at=None))
                     self._enqueue(con, "image", [rec.id])
             restored += 1
         return restored
 
-    def _delete_image_rows(self, con: sqlite3.Connection, ids: list[int]) -> None:
-        marks = ",".join("?" * len(ids))
-        con.execute(f"DELETE FROM labels WHERE image_id IN ({marks})", ids)
-        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'image_stats'").fetchone():  # utils.stats_store's
-            con.execute(f"DELETE FROM image_stats WHERE image_id IN ({marks})", ids)
-        con.execute(f"UPDATE images SET source_image_id = NULL WHERE source_image_id IN ({marks})", ids)
-        con.execute(f"DELETE FROM images WHERE id IN ({marks})", ids)
+    def _delete_image_rows(self, con: Tx, ids: list[int]) -> None:
+        i = db.images
+        con.execute(delete(db.labels).where(in_ids(db.labels.c.image_id, ids, self.dialect)))
+        con.execute(delete(db.image_stats).where(in_ids(db.image_stats.c.image_id, ids, self.dialect)))
+        con.execute(update(i).where(in_ids(i.c.source_image_id, ids, self.dialect)).values(source_image_id=None))
+        con.execute(delete(i).where(in_ids(i.c.id, ids, self.dialect)))
 
     @_as_storage_error
     def purge_trash(self, older_than: datetime) -> tuple[int, int]:
         """Remove for good what went to the trash before ``older_than``: trashed images (file and rows) and orders
         retention moved to the trash (folder and rows). Returns (images, orders) removed."""
-        images = 0
+        i, o = db.images, db.orders
+        removed_images = 0
         cutoff = _ts(older_than)
-        rows = self._query(
-            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'trashed' AND o.trashed_at IS NULL "
-            "AND COALESCE(i.trashed_at, '') < ?" + (_ARCHIVE_HAS_IT if self.outbox else ""), (cutoff,))
-        for row in rows:  # one by one: a crash leaves at most one row whose file is already gone
+        stmt = _image_select().where(i.c.state == "trashed", o.c.trashed_at.is_(None),
+                                     func.coalesce(i.c.trashed_at, "") < cutoff)
+        if self.outbox:
+            stmt = stmt.where(_archive_has_it())
+        for row in self._query(stmt):  # one by one: a crash leaves at most one row whose file is already gone
             rec = self._image(row, self._order_folder(row["folder"], None))
             rec.path.unlink(missing_ok=True)
             with self._tx() as con:
                 self._delete_image_rows(con, [rec.id])
-            images += 1
-        orders = 0
+            removed_images += 1
+        removed_orders = 0
         for order in [o for o in self.list_orders(include_trashed=True) if o.trashed_at and _ts(o.trashed_at) < cutoff]:
             if self.outbox and (order.synced_at is None or self._query(
-                    "SELECT 1 FROM images WHERE order_id = ? AND state != 'pending' AND synced_at IS NULL LIMIT 1",
-                    (order.id,))):
+                    select(i.c.id).where(i.c.order_id == order.id, i.c.state != "pending", i.c.synced_at.is_(None))
+                    .limit(1))):
                 continue  # not all in the central archive yet: removed once it is
             if order.folder.exists():
                 shutil.rmtree(order.folder)
             with self._tx() as con:
-                ids = [r[0] for r in con.execute("SELECT id FROM images WHERE order_id = ?", (order.id,))]
+                ids = [r[0] for r in con.rows(select(i.c.id).where(i.c.order_id == order.id))]
                 if ids:
                     self._delete_image_rows(con, ids)
-                con.execute("DELETE FROM orders WHERE id = ?", (order.id,))
+                con.execute(delete(db.orders).where(db.orders.c.id == order.id))
             logger.info("Removed order %s for good (in the trash since %s)", order.order_number, order.trashed_at)
-            orders += 1
-        return images, orders
+            removed_orders += 1
+        return removed_images, removed_orders
 
     @_as_storage_error
     def trash_order(self, order_id: int) -> OrderRecord:
@@ -1092,7 +1197,7 @@ class Store:
             order.folder.replace(target)  # same file system: one rename
         try:
             with self._tx() as con:
-                con.execute("UPDATE orders SET trashed_at = ? WHERE id = ?", (trashed_at, order.id))
+                con.execute(update(db.orders).where(db.orders.c.id == order.id).values(trashed_at=trashed_at))
                 self._enqueue(con, "order", [order.id])
         except BaseException:
             if moved:
@@ -1105,60 +1210,58 @@ class Store:
     def set_order_keep(self, order_id: int, keep: bool) -> None:
         """Mark an order *keep* (retention never removes it) or unmark it."""
         with self._tx() as con:
-            con.execute("UPDATE orders SET keep = ? WHERE id = ?", (int(keep), order_id))
+            con.execute(update(db.orders).where(db.orders.c.id == order_id).values(keep=int(keep)))
             self._enqueue(con, "order", [order_id])
 
     # -- labels
     @_as_storage_error
     def set_labels(self, image_id: int, labels: list[tuple[str, float]], model: str) -> None:
         """Store an image's labels (best first), replacing those it had."""
+        lb = db.labels
         with self._tx() as con:
-            con.execute("DELETE FROM labels WHERE image_id = ?", (image_id,))
-            con.executemany("INSERT INTO labels (image_id, rank, name, score, model) VALUES (?, ?, ?, ?, ?)",
-                            [(image_id, i, n, float(sc), model) for i, (n, sc) in enumerate(labels)])
+            con.execute(delete(lb).where(lb.c.image_id == image_id))
+            if labels:
+                con.execute(insert(lb), [{"image_id": image_id, "rank": i, "name": n, "score": float(sc),
+                                          "model": model} for i, (n, sc) in enumerate(labels)])
 
     def labels_of(self, image_ids: list[int]) -> dict[int, list[tuple[str, float, str]]]:
         """Stored labels per image: id -> [(name, score, model)], best first."""
         if not image_ids:
             return {}
+        lb = db.labels
         out: dict[int, list[tuple[str, float, str]]] = {}
-        for chunk in range(0, len(image_ids), 500):
-            part = image_ids[chunk:chunk + 500]
-            for r in self._query(f"SELECT * FROM labels WHERE image_id IN ({','.join('?' * len(part))}) "
-                                 "ORDER BY image_id, rank", tuple(part)):
-                out.setdefault(r["image_id"], []).append((r["name"], r["score"], r["model"]))
+        for r in self._query(select(lb).where(in_ids(lb.c.image_id, image_ids, self.dialect))
+                             .order_by(lb.c.image_id, lb.c.rank)):
+            out.setdefault(r["image_id"], []).append((r["name"], r["score"], r["model"]))
         return out
 
     def unlabelled_images(self, limit: int = 100, after_id: int = 0) -> list[ImageRecord]:
         """Kept images (every kind) that have no labels yet, by id from ``after_id`` on."""
-        rows = self._query(
-            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            "JOIN orders o ON o.id = i.order_id WHERE i.id > ? AND i.state = 'ok' AND o.trashed_at IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.image_id = i.id) ORDER BY i.id LIMIT ?",
-            (int(after_id), int(limit)))
-        return [self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])) for r in rows]
+        i, o, lb = db.images, db.orders, db.labels
+        rows = self._query(_image_select().where(
+            i.c.id > int(after_id), i.c.state == "ok", o.c.trashed_at.is_(None),
+            ~exists().where(lb.c.image_id == i.c.id)).order_by(i.c.id).limit(int(limit)))
+        return [self._image_with_folder(r) for r in rows]
 
     def label_counts(self, order_ids: list[int] | None = None, top: int = 1) -> list[tuple[str, int]]:
         """How many kept images carry each label among their ``top`` best (most frequent first)."""
-        where, args = "", []
+        i, lb = db.images, db.labels
+        n = func.count().label("n")
+        stmt = (select(lb.c.name, n).join_from(lb, i, i.c.id == lb.c.image_id)
+                .where(i.c.state == "ok", lb.c.rank < int(top)).group_by(lb.c.name).order_by(n.desc(), lb.c.name))
         if order_ids is not None:
             if not order_ids:
                 return []
-            where = f" AND i.order_id IN ({','.join('?' * len(order_ids))})"
-            args = list(order_ids)
-        rows = self._query(
-            "SELECT l.name, COUNT(*) AS n FROM labels l JOIN images i ON i.id = l.image_id "
-            f"WHERE i.state = 'ok' AND l.rank < ?{where} GROUP BY l.name ORDER BY n DESC, l.name",
-            (int(top), *args))
-        return [(r["name"], int(r["n"])) for r in rows]
+            stmt = stmt.where(in_ids(i.c.order_id, order_ids, self.dialect))
+        return [(r["name"], int(r["n"])) for r in self._query(stmt)]
 
     def search_labels(self, order_id: int, text: str, top: int = 5) -> set[int]:
         """Ids of the order's kept images with a label containing ``text`` (case-insensitive) among their best
         ``top``."""
-        rows = self._query(
-            "SELECT DISTINCT l.image_id FROM labels l JOIN images i ON i.id = l.image_id WHERE i.order_id = ? "
-            "AND i.state = 'ok' AND l.rank < ? AND l.name LIKE ? ESCAPE '\\'",
-            (order_id, int(top), "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"))
+        i, lb = db.images, db.labels
+        pattern = "%" + text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query(select(lb.c.image_id).distinct().join_from(lb, i, i.c.id == lb.c.image_id).where(
+            i.c.order_id == order_id, i.c.state == "ok", lb.c.rank < int(top), lb.c.name.ilike(pattern, escape="\\")))
         return {int(r[0]) for r in rows}
 
     # -- scheduled jobs and the lease that says which process runs them
@@ -1169,23 +1272,27 @@ class Store:
         import time
 
         t = time.time() if now is None else now
+        ls = db.leases
         with self._tx() as con:
-            row = con.execute("SELECT holder, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            row = con.one(select(ls.c.holder, ls.c.expires_at).where(ls.c.name == name))
             if row is not None and row["holder"] != holder and row["expires_at"] > t:
                 return False
-            con.execute("INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE "
-                        "SET holder = excluded.holder, expires_at = excluded.expires_at", (name, holder, t + ttl_s))
+            stmt = upsert(con, ls).values(name=name, holder=holder, expires_at=t + ttl_s)
+            con.execute(stmt.on_conflict_do_update(index_elements=[ls.c.name], set_={
+                "holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at}))
         return True
 
     @_as_storage_error
     def release_lease(self, name: str, holder: str) -> None:
         """Give the lease back (only if ``holder`` holds it)."""
+        ls = db.leases
         with self._tx() as con:
-            con.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+            con.execute(delete(ls).where(ls.c.name == name, ls.c.holder == holder))
 
     def lease_holder(self, name: str) -> tuple[str, float] | None:
         """(holder, expires at, epoch seconds) of the lease, or None."""
-        rows = self._query("SELECT holder, expires_at FROM leases WHERE name = ?", (name,))
+        ls = db.leases
+        rows = self._query(select(ls.c.holder, ls.c.expires_at).where(ls.c.name == name))
         return (rows[0]["holder"], float(rows[0]["expires_at"])) if rows else None
 
     @_as_storage_error
@@ -1196,23 +1303,22 @@ class Store:
         if set(values) - allowed:
             raise ValueError(f"unknown job columns {sorted(set(values) - allowed)}")
         vals = {k: (_ts(v) if isinstance(v, datetime) else v) for k, v in values.items()}
+        jb = db.jobs
         with self._tx() as con:
-            con.execute("INSERT INTO jobs (name) VALUES (?) ON CONFLICT(name) DO NOTHING", (name,))
+            con.execute(upsert(con, jb).values(name=name).on_conflict_do_nothing(index_elements=[jb.c.name]))
             if vals:
-                cols = ", ".join(f"{k} = ?" for k in vals)
-                con.execute(f"UPDATE jobs SET {cols} WHERE name = ?", (*vals.values(), name))
+                con.execute(update(jb).where(jb.c.name == name).values(**vals))
 
     def job_rows(self) -> dict[str, dict[str, Any]]:
         """Every job's status row, by name (times as datetimes)."""
         out = {}
-        for r in self._query("SELECT * FROM jobs ORDER BY name"):
+        for r in self._query(select(db.jobs).order_by(db.jobs.c.name)):
             d = dict(r)
             for k in ("last_started", "last_finished", "next_run"):
                 d[k] = _dt(d[k])
             out[d["name"]] = d
         return out
 
-    # -- crash recovery
     # -- image bytes, here or in the central archive
     def image_chunks(self, rec: ImageRecord, chunk: int = 1 << 20) -> Iterator[bytes]:
         """The image's bytes piece by piece: from its file, or from the central archive once the station's copy
@@ -1235,19 +1341,19 @@ class Store:
     def local_copies_due(self, confirmed_before: datetime, limit: int = 500) -> list[ImageRecord]:
         """Kept images of closed orders whose copy the archive confirmed before ``confirmed_before``, with no change
         waiting for it, still on this disk: the local copies that may go."""
-        rows = self._query(
-            "SELECT i.*, o.folder AS folder, o.trashed_at AS order_trashed_at FROM images i "
-            "JOIN orders o ON o.id = i.order_id WHERE i.state = 'ok' AND o.status = 'closed' "
-            "AND i.local_removed_at IS NULL AND i.synced_at IS NOT NULL AND i.synced_at < ?"
-            + _ARCHIVE_HAS_IT + " ORDER BY i.id LIMIT ?", (_ts(confirmed_before), limit))
-        return [self._image(r, self._order_folder(r["folder"], r["order_trashed_at"])) for r in rows]
+        i, o = db.images, db.orders
+        rows = self._query(_image_select().where(
+            i.c.state == "ok", o.c.status == "closed", i.c.local_removed_at.is_(None), i.c.synced_at.is_not(None),
+            i.c.synced_at < _ts(confirmed_before), _archive_has_it()).order_by(i.c.id).limit(limit))
+        return [self._image_with_folder(r) for r in rows]
 
     @_as_storage_error
     def remove_local_copy(self, rec: ImageRecord) -> None:
         """Remove the station's copy of an image the archive has (recorded first: a crash in between leaves a
         row that says "in the archive" and a file still here, which is harmless)."""
+        i = db.images
         with self._tx() as con:
-            con.execute("UPDATE images SET local_removed_at = ? WHERE id = ?", (_ts(utc_now()), rec.id))
+            con.execute(update(i).where(i.c.id == rec.id).values(local_removed_at=_ts(utc_now())))
         rec.path.unlink(missing_ok=True)
 
     @_as_storage_error
@@ -1261,50 +1367,53 @@ class Store:
             atomic_write_bytes(rec.path, self.read_image(rec))
         except OSError as err:
             raise StorageError(f"Cannot write {rec.path}: {err.strerror or err}") from err
-        now = _ts(utc_now())
+        i = db.images
         with self._tx() as con:
-            con.execute("UPDATE images SET local_removed_at = NULL, synced_at = ? WHERE id = ?", (now, rec.id))
+            con.execute(update(i).where(i.c.id == rec.id).values(local_removed_at=None, synced_at=_ts(utc_now())))
         return self.get_image(rec.id)
 
     # -- the outbox of the sync into the central archive (utils/archive/sync.py)
-    def _enqueue(self, con: sqlite3.Connection, entity: Literal["order", "image"], ids: list[int]) -> None:
+    def _enqueue(self, con: Tx, entity: Literal["order", "image"], ids: list[int]) -> None:
         """Record, in the caller's transaction, that these rows changed and must reach the central archive."""
         if self.outbox and ids:
             self._local.notify = True  # the listeners (the sync) hear of it once the transaction is committed
             now = _ts(utc_now())
-            con.executemany("INSERT INTO outbox (entity, entity_id, created_at) VALUES (?, ?, ?)",
-                            [(entity, int(i), now) for i in ids])
+            con.execute(insert(db.outbox), [{"entity": entity, "entity_id": int(i), "created_at": now} for i in ids])
 
     def outbox_waiting(self, limit: int = 50) -> list[OutboxEntry]:
         """The oldest changes not yet in the central archive (failed ones left out), oldest first."""
-        return [OutboxEntry(r["id"], r["entity"], r["entity_id"], _dt(r["created_at"]), r["attempts"])  # type: ignore[arg-type]
-                for r in self._query("SELECT * FROM outbox WHERE done_at IS NULL AND failed_at IS NULL "
-                                     "ORDER BY id LIMIT ?", (limit,))]
+        x = db.outbox
+        rows = self._query(select(x).where(x.c.done_at.is_(None), x.c.failed_at.is_(None)).order_by(x.c.id)
+                           .limit(limit))
+        return [OutboxEntry(r["id"], r["entity"], r["entity_id"], _dt(r["created_at"]),  # type: ignore[arg-type]
+                            r["attempts"]) for r in rows]
 
     @_as_storage_error
     def outbox_done(self, entry: OutboxEntry) -> None:
         """The central archive has the row (and its file): mark the change done and the row synced."""
         now = _ts(utc_now())
-        table = "orders" if entry.entity == "order" else "images"
+        x = db.outbox
+        table = db.orders if entry.entity == "order" else db.images
         with self._tx() as con:
-            con.execute("UPDATE outbox SET done_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
-            con.execute(f"UPDATE {table} SET synced_at = ? WHERE id = ?", (now, entry.entity_id))
+            con.execute(update(x).where(x.c.id == entry.id).values(done_at=now, last_error=None))
+            con.execute(update(table).where(table.c.id == entry.entity_id).values(synced_at=now))
 
     @_as_storage_error
     def outbox_retry(self, entry: OutboxEntry, error: str, give_up: bool = False) -> None:
         """The change could not be sent: count the attempt and keep the reason (``give_up``: it never will be, e.g.
         its file is gone; it stays listed as failed)."""
+        x = db.outbox
         with self._tx() as con:
-            con.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?",
-                        (error[:500], _ts(utc_now()) if give_up else None, entry.id))
+            con.execute(update(x).where(x.c.id == entry.id).values(
+                attempts=x.c.attempts + 1, last_error=error[:500], failed_at=_ts(utc_now()) if give_up else None))
 
     @_as_storage_error
     def outbox_retry_failed(self) -> int:
         """Send the changes marked failed again (their file was put back); returns how many."""
+        x = db.outbox
         with self._tx() as con:
-            n = con.execute("UPDATE outbox SET failed_at = NULL WHERE done_at IS NULL AND failed_at IS NOT NULL"
-                            ).rowcount
-        return n
+            return con.execute(update(x).where(x.c.done_at.is_(None), x.c.failed_at.is_not(None))
+                               .values(failed_at=None)).rowcount
 
     @_as_storage_error
     def outbox_backfill(self) -> int:
@@ -1313,23 +1422,30 @@ class Store:
         if not self.outbox:
             return 0
         now = _ts(utc_now())
+        x = db.outbox.alias("x")
+        n = 0
         with self._tx() as con:
-            n = 0
-            for entity, table, extra in (("order", "orders", ""), ("image", "images", " AND t.state != 'pending'")):
-                n += con.execute(
-                    f"INSERT INTO outbox (entity, entity_id, created_at) SELECT ?, t.id, ? FROM {table} t "
-                    f"WHERE t.synced_at IS NULL{extra} AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.entity = ? "
-                    "AND x.entity_id = t.id AND x.done_at IS NULL) ORDER BY t.id", (entity, now, entity)).rowcount
+            for entity, table in (("order", db.orders), ("image", db.images)):
+                waiting = exists().where(x.c.entity == entity, x.c.entity_id == table.c.id, x.c.done_at.is_(None))
+                rows = select(literal(entity), table.c.id, literal(now)).where(table.c.synced_at.is_(None), ~waiting)
+                if entity == "image":
+                    rows = rows.where(table.c.state != "pending")
+                queued = insert(db.outbox).from_select(["entity", "entity_id", "created_at"], rows.order_by(table.c.id))
+                n += len(con.rows(queued.returning(db.outbox.c.id)))  # (an INSERT's rowcount is not reliable)
         return n
 
     def outbox_backlog(self) -> OutboxBacklog:
         """What waits for the central archive: images and orders, since when, failures and the last error."""
-        rows = self._query(
-            "SELECT entity, SUM(failed_at IS NULL) AS n, MIN(CASE WHEN failed_at IS NULL THEN created_at END) AS oldest, "
-            "SUM(failed_at IS NOT NULL) AS failed FROM outbox WHERE done_at IS NULL GROUP BY entity")
+        x = db.outbox
+        sending = x.c.failed_at.is_(None)
+        rows = self._query(select(
+            x.c.entity, func.sum(case((sending, 1), else_=0)).label("n"),
+            func.min(case((sending, x.c.created_at))).label("oldest"),
+            func.sum(case((sending, 0), else_=1)).label("failed"),
+        ).where(x.c.done_at.is_(None)).group_by(x.c.entity))
         by = {r["entity"]: r for r in rows}
-        last = self._query("SELECT last_error FROM outbox WHERE done_at IS NULL AND last_error IS NOT NULL "
-                           "ORDER BY id DESC LIMIT 1")
+        last = self._query(select(x.c.last_error).where(x.c.done_at.is_(None), x.c.last_error.is_not(None))
+                           .order_by(x.c.id.desc()).limit(1))
         oldest = [_dt(r["oldest"]) for r in rows if r["oldest"]]
         return OutboxBacklog(
             images=int(by["image"]["n"] or 0) if "image" in by else 0,
@@ -1341,39 +1457,41 @@ class Store:
 
     def outbox_lags(self, limit: int = 1000) -> list[float]:
         """Seconds from change to confirmation of the latest ``limit`` synced changes, newest first."""
-        return [(_dt(r["done_at"]) - _dt(r["created_at"])).total_seconds()  # type: ignore[operator]
-                for r in self._query("SELECT created_at, done_at FROM outbox WHERE done_at IS NOT NULL "
-                                     "ORDER BY id DESC LIMIT ?", (limit,))]
+        x = db.outbox
+        rows = self._query(select(x.c.created_at, x.c.done_at).where(x.c.done_at.is_not(None))
+                           .order_by(x.c.id.desc()).limit(limit))
+        return [(_dt(r["done_at"]) - _dt(r["created_at"])).total_seconds() for r in rows]  # type: ignore[operator]
 
     @_as_storage_error
     def outbox_prune(self, older_than: datetime) -> int:
         """Forget changes done before ``older_than``."""
+        x = db.outbox
         with self._tx() as con:
-            return con.execute("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?",
-                               (_ts(older_than),)).rowcount
+            return con.execute(delete(x).where(x.c.done_at.is_not(None), x.c.done_at < _ts(older_than))).rowcount
 
     def order_row(self, order_id: int) -> dict[str, Any] | None:
         """The order's database row as a dict (the sync sends it as it is), None if gone."""
-        rows = self._query("SELECT * FROM orders WHERE id = ?", (order_id,))
+        rows = self._query(select(db.orders).where(db.orders.c.id == order_id))
         return dict(rows[0]) if rows else None
 
     def image_row(self, image_id: int) -> dict[str, Any] | None:
         """The image's database row without its features, as a dict; None if gone."""
-        rows = self._query("SELECT * FROM images WHERE id = ?", (image_id,))
+        rows = self._query(select(db.images).where(db.images.c.id == image_id))
         if not rows:
             return None
         row = dict(rows[0])
         row.pop("features", None)
         return row
 
+    # -- crash recovery
     def recover(self) -> RecoveryReport:
         """Finish what a crash interrupted (see module docstring); safe to run at every start."""
         from utils.imaging import ImageDecodeError, decode_image
 
+        i, o = db.images, db.orders
         report = RecoveryReport(orphan_files=[])
-        rows = self._query(
-            "SELECT i.id, i.file_name, o.folder FROM images i JOIN orders o ON o.id = i.order_id WHERE i.state = 'pending'"
-        )
+        rows = self._query(select(i.c.id, i.c.file_name, o.c.folder).join_from(i, o, o.c.id == i.c.order_id)
+                           .where(i.c.state == "pending"))
         for row in rows:
             path = self.export_dir / row["folder"] / row["file_name"]
             ok = False
@@ -1385,14 +1503,14 @@ class Store:
                     path.unlink()
             with self._tx() as con:
                 if ok:
-                    con.execute("UPDATE images SET state = 'ok' WHERE id = ?", (row["id"],))
+                    con.execute(update(i).where(i.c.id == row["id"]).values(state="ok"))
                     self._enqueue(con, "image", [row["id"]])
                     report.completed += 1
                 else:
-                    con.execute("DELETE FROM images WHERE id = ?", (row["id"],))
+                    con.execute(delete(i).where(i.c.id == row["id"]))
                     report.removed_rows += 1
         known: dict[str, set[str]] = {}
-        for row in self._query("SELECT o.folder, i.file_name FROM images i JOIN orders o ON o.id = i.order_id"):
+        for row in self._query(select(o.c.folder, i.c.file_name).join_from(i, o, o.c.id == i.c.order_id)):
             known.setdefault(row["folder"], set()).add(row["file_name"])
         for order in self.list_orders():
             if not order.folder.is_dir():

@@ -190,11 +190,8 @@ class CentralArchive:
     def upgrade(self) -> None:
         """Bring the schema to the newest Alembic revision (several stations may start at once: on PostgreSQL an
         advisory lock lets one upgrade while the others wait)."""
-        from alembic import command
-        from alembic.config import Config
+        from utils.db import migrate
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.connect() as con:
                 postgres = con.dialect.name == "postgresql"
@@ -202,8 +199,7 @@ class CentralArchive:
                     con.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _UPGRADE_LOCK})
                     con.commit()
                 try:
-                    cfg.attributes["connection"] = con
-                    command.upgrade(cfg, "head")
+                    migrate.upgrade(con, MIGRATIONS)
                     con.commit()
                 finally:
                     if postgres:
@@ -214,10 +210,10 @@ class CentralArchive:
 
     def revision(self) -> str | None:
         """The Alembic revision of the schema (None: not made yet)."""
-        from alembic.runtime.migration import MigrationContext
+        from utils.db.migrate import current_revision
 
         with self.engine.connect() as con:
-            return MigrationContext.configure(con).get_current_revision()
+            return current_revision(con)
 
     # -- writing (the station's sync)
     def _upsert(self, con: Connection, table: Table, values: dict[str, Any], update: list[str]) -> int:

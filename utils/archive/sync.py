@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from utils.archive.central import CentralArchive, CentralError, CentralUnavailable
@@ -315,7 +314,7 @@ def ensure_syncer(store: Store, settings: Any) -> Syncer | None:
     from utils.archive.objects import object_store_for
 
     url = settings.CENTRAL_DATABASE_URL.get_secret_value()
-    key = str(Path(store.db_path).resolve())
+    key = store.database_key
     with _syncers_lock:
         syncer = _syncers.get(key)
         if syncer is None or not syncer.running:

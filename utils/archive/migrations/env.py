@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from alembic import context
+from utils.db.migrate import run_env
 
-connection = context.config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only run through CentralArchive.upgrade
-    raise RuntimeError("run the archive's migrations with utils.archive.central.CentralArchive(url).upgrade()")
-context.configure(connection=connection, target_metadata=None, render_as_batch=connection.dialect.name == "sqlite")
-with context.begin_transaction():
-    context.run_migrations()
+run_env("utils.archive.central.CentralArchive(url).upgrade()")

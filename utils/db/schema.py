@@ -1,0 +1,171 @@
+"""The station database's tables (one :data:`metadata`): orders, images, labels, jobs, leases, the sync's outbox.
+
+The column types keep SQLite's on-disk format of earlier versions: times are ISO 8601 text (UTC), flags are
+integers, the features a BLOB (BYTEA on PostgreSQL); ids are SQLite's ``INTEGER PRIMARY KEY`` (BIGSERIAL on
+PostgreSQL). Changes go into a new Alembic revision in ``utils/db/migrations/versions`` as well.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    REAL,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+#: Integer keys: SQLite's INTEGER (a rowid alias when it is the primary key), 64 bits on PostgreSQL.
+BigInt = BigInteger().with_variant(Integer, "sqlite")
+#: Floating point: REAL on SQLite (as declared before), double precision on PostgreSQL.
+Real = Float().with_variant(REAL(), "sqlite")
+#: Times as ISO 8601 text (``2026-11-21T10:15:02.123000+00:00``): the format earlier versions stored.
+When = Text
+
+metadata = MetaData()
+
+orders = Table(
+    "orders", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("order_number", Text, nullable=False),
+    Column("folder", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("started_at", When, nullable=False),
+    Column("closed_at", When),
+    Column("threshold", Real),
+    Column("images_per_second", Real),
+    Column("resolution", Integer),
+    Column("camera", Text),
+    Column("descriptor", Text),
+    Column("video_file", Text),
+    Column("video_frames", Integer),
+    Column("video_fps", Real),
+    Column("kind", Text, nullable=False, server_default=text("'capture'")),
+    Column("keep", Integer, nullable=False, server_default=text("0")),
+    Column("trashed_at", When),
+    Column("station", Text),
+    Column("synced_at", When),
+    UniqueConstraint("folder"),
+    CheckConstraint("status IN ('open', 'closed')"),
+    Index("orders_number", "order_number"),
+)
+
+images = Table(
+    "images", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("order_id", BigInt, ForeignKey("orders.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("captured_at", When, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("size_bytes", BigInt),
+    Column("distance", Real),
+    Column("forced", Integer, nullable=False, server_default=text("0")),
+    Column("camera", Text),
+    Column("features", LargeBinary),
+    Column("kind", Text, nullable=False, server_default=text("'capture'")),
+    Column("source_image_id", BigInt, ForeignKey("images.id")),
+    Column("operation", Text),  # JSON text
+    Column("tool", Text),
+    Column("source_url", Text),
+    Column("trashed_at", When),
+    Column("station", Text),
+    Column("synced_at", When),
+    Column("local_removed_at", When),
+    UniqueConstraint("order_id", "seq"),
+    UniqueConstraint("order_id", "file_name"),
+    CheckConstraint("state IN ('pending', 'ok', 'trashed')"),
+    Index("images_order", "order_id", "state"),
+    Index("images_source", "source_image_id"),
+    Index("images_unsynced", "synced_at"),
+)
+
+labels = Table(
+    "labels", metadata,
+    Column("image_id", BigInt, ForeignKey("images.id"), primary_key=True, autoincrement=False),
+    Column("rank", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("score", Real, nullable=False),
+    Column("model", Text, nullable=False),
+    Index("labels_name", "name"),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("name", Text, primary_key=True),
+    Column("last_started", When),
+    Column("last_finished", When),
+    Column("duration_s", Real),
+    Column("result", Text),
+    Column("error", Text),
+    Column("next_run", When),
+    Column("runs", Integer, nullable=False, server_default=text("0")),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", Real, nullable=False),  # epoch seconds
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("entity", Text, nullable=False),
+    Column("entity_id", BigInt, nullable=False),
+    Column("created_at", When, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("failed_at", When),
+    Column("done_at", When),
+    CheckConstraint("entity IN ('order', 'image')"),
+    Index("outbox_waiting", "done_at", "failed_at", "id"),
+    sqlite_autoincrement=True,  # ids are never reused (as in schema version 3)
+)
+
+#: Per-image statistics (utils/stats_store.py): one row per image id, written only by the statistics indexer.
+image_stats = Table(
+    "image_stats", metadata,
+    Column("image_id", BigInt, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("computed_at", When, nullable=False),
+    Column("error", Text),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("format", Text),
+    Column("mode", Text),
+    Column("file_size", BigInt),
+    Column("file_mtime", When),
+    Column("brightness", Real),
+    Column("contrast", Real),
+    Column("sharpness", Real),
+    Column("opaque_fraction", Real),
+    Column("avg_method", Text),
+    Column("avg_r", Real),
+    Column("avg_g", Real),
+    Column("avg_b", Real),
+    Column("avg_hex", Text),
+    Column("dom_r", Real),
+    Column("dom_g", Real),
+    Column("dom_b", Real),
+    Column("dominant_hex", Text),
+    Column("exif_captured_at", When),
+    Column("gps_latitude", Real),
+    Column("gps_longitude", Real),
+    Column("gps_altitude", Real),
+    Column("exif_json", Text),
+)
