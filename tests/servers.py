@@ -27,8 +27,9 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -82,6 +83,18 @@ def _weed_server_flags(weed: str) -> frozenset[str]:
 
 class _ExitedAtStart(RuntimeError):
     """The server process ended while starting (a port taken meanwhile, most likely)."""
+
+
+def _start_on_free_ports(server: Any, choose: Callable[[], None], attempts: int = 3) -> None:
+    """``choose()`` free ports, then ``server.start()``; a port taken between choosing and binding: choose again."""
+    for attempt in range(attempts):
+        choose()
+        try:
+            server.start()
+            return
+        except _ExitedAtStart:
+            if attempt == attempts - 1:
+                raise
 
 
 def _parent_death_signal():
@@ -189,17 +202,13 @@ class PostgresServer:
             )
             if res.returncode != 0:
                 raise RuntimeError(f"initdb failed ({res.returncode}): {res.stderr.strip()}")
-            for attempt in range(3):  # a port taken between choosing and binding: choose another
-                self.port = free_ports(1)[0]
-                try:
-                    self.start()
-                    break
-                except _ExitedAtStart:
-                    if attempt == 2:
-                        raise
+            _start_on_free_ports(self, self._choose_port)
         except BaseException:
             self.close()
             raise
+
+    def _choose_port(self) -> None:
+        self.port = free_ports(1)[0]
 
     @property
     def running(self) -> bool:
@@ -335,18 +344,14 @@ class S3Server:
         self.auto_creates_buckets = "s3.autoCreateBucket" not in _weed_server_flags(self.weed)
         _LIVE.add(self)
         try:
-            for attempt in range(3):  # a port taken between choosing and binding: choose others
-                self.ports = dict(zip(self.PORT_NAMES, free_ports(len(self.PORT_NAMES))))
-                (self.base / "ports.json").write_text(json.dumps(self.ports))
-                try:
-                    self.start()
-                    break
-                except _ExitedAtStart:
-                    if attempt == 2:
-                        raise
+            _start_on_free_ports(self, self._choose_ports)
         except BaseException:
             self.close()
             raise
+
+    def _choose_ports(self) -> None:
+        self.ports = dict(zip(self.PORT_NAMES, free_ports(len(self.PORT_NAMES))))
+        (self.base / "ports.json").write_text(json.dumps(self.ports))
 
     @property
     def endpoint(self) -> str:
