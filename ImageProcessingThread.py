@@ -100,6 +100,7 @@ class WorkerSnapshot:
     video_frames: int = 0
     save_next_pending: bool = False
     finished: RunSummary | None = None
+    started_by: str | None = None  # who started the running order when not the dashboard (e.g. "api:operator")
 
     @property
     def error_duration_s(self) -> float | None:
@@ -150,8 +151,9 @@ class CaptureWorker:
         with self._lock:
             return replace(self._state, save_next_pending=self._save_next.is_set())
 
-    def start(self, order_number: str, options: CaptureOptions, max_length: int = 64) -> OrderRecord:
-        """Open (or resume) the order and start capturing.
+    def start(self, order_number: str, options: CaptureOptions, max_length: int = 64,
+              started_by: str | None = None) -> OrderRecord:
+        """Open (or resume) the order and start capturing; ``started_by`` names a starter other than the dashboard.
 
         Raises WorkerBusy, OrderNumberError, StorageError, or ValueError for a bad option.
         """
@@ -196,7 +198,8 @@ class CaptureWorker:
             self._times.clear()
             recent = tuple(reversed(self.store.images(order.id, offset=max(0, kept - RECENT_KEPT),
                                                       kinds=("capture",)))) if kept else ()
-            self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept, recent=recent)
+            self._state = WorkerSnapshot(running=True, order=order, options=options, kept=kept, recent=recent,
+                                         started_by=started_by)
             self._threads = [
                 threading.Thread(target=self._guard(self._acquire_loop, stop, frames), name="capture-acquire",
                                  daemon=True),
@@ -206,9 +209,9 @@ class CaptureWorker:
             for t in self._threads:
                 t.start()
         logger.info(
-            "%s order %s (%s, %s images/s, threshold %s, resolution %s) on %s",
+            "%s order %s (%s, %s images/s, threshold %s, resolution %s) on %s%s",
             "Resumed" if resumed else "Started", order.order_number, options.mode, options.images_per_second,
-            options.threshold, options.resolution, self.camera.name,
+            options.threshold, options.resolution, self.camera.name, f" by {started_by}" if started_by else "",
         )
         return order
 

@@ -27,6 +27,9 @@ Endpoints:
 * ``GET /orders``, ``/orders/{id}``, ``/orders/{id}/images``, ``/orders/{id}/video``, ``/images/{id}``
   (metadata with the statistics and EXIF), ``/images/{id}/file`` (the image file), ``GET /health``. Ids are
   1 to 2^63-1 (SQLite's integers); others answer 422, unknown ones 404.
+* Capture control (:mod:`utils.api_control`): ``GET /orders/current``, ``POST /orders``, ``POST
+  /orders/{id}/close``, ``POST /orders/current/save-image``; carried out by the engine in the dashboard's process.
+  ``API_OPERATOR_TOKEN`` may use these and read orders and images; ``API_TOKEN`` may do everything.
 * The image tools, web import and job status (:mod:`utils.api_tools`): ``POST /images/{id}/versions``,
   ``/images/{id}/background``, ``/images/{id}/style``, ``/images/{id}/labels``, ``GET /images/{id}/versions``,
   ``/images/{id}/labels``, ``POST /imports``, ``GET /jobs``.
@@ -56,6 +59,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from utils.api_control import control_router
 from utils.api_tools import tools_router
 from utils.asgi import BodyTooLarge, Network, client_address, declared_length, has_forwarding_headers, limit_receive, networks
 from utils.config import ConfigError, Settings, load_settings
@@ -85,11 +89,12 @@ _MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"
 # ----------------------------------------------------------------- who may connect
 
 
-def token_of(settings: Settings) -> str | None:
-    """The configured API token, None when unset or blank."""
-    if settings.API_TOKEN is None:
+def token_of(settings: Settings, name: str = "API_TOKEN") -> str | None:
+    """The configured token ``name`` (API_TOKEN or API_OPERATOR_TOKEN), None when unset or blank."""
+    value = getattr(settings, name)
+    if value is None:
         return None
-    token = settings.API_TOKEN.get_secret_value().strip()
+    token = value.get_secret_value().strip()
     return token or None
 
 
@@ -318,17 +323,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 state["store"] = store_for(settings)
             return state["store"]
 
-    bearer = HTTPBearer(auto_error=False, description="API_TOKEN (only when one is configured)")
+    bearer = HTTPBearer(auto_error=False, description="API_TOKEN, or API_OPERATOR_TOKEN for the operator's routes "
+                                                     "(only when configured)")
+    operator_token = token_of(settings, "API_OPERATOR_TOKEN")
 
-    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def caller_role(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+        """admin (API_TOKEN, or no token configured: loopback clients only) or operator (API_OPERATOR_TOKEN)."""
         if token is None:
-            return
-        given = credentials.credentials.encode("utf-8") if credentials is not None else b""
-        if not hmac.compare_digest(given, token.encode("utf-8")):
-            raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <API_TOKEN>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+            role = "admin"
+        else:
+            given = credentials.credentials.encode("utf-8") if credentials is not None else b""
+            if hmac.compare_digest(given, token.encode("utf-8")):
+                role = "admin"
+            elif operator_token is not None and hmac.compare_digest(given, operator_token.encode("utf-8")):
+                role = "operator"
+            else:
+                raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <API_TOKEN>'",
+                                    headers={"WWW-Authenticate": "Bearer"})
+        request.state.role = role
+        return role
+
+    def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if caller_role(request, credentials) != "admin":
+            raise HTTPException(403, "the operator's token (API_OPERATOR_TOKEN) may run orders and read orders and "
+                                     "images; this needs the administrator's API_TOKEN")
+
+    def require_operator(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        caller_role(request, credentials)
 
     auth = [Depends(require_token)]
+    operator = [Depends(require_operator)]  # the operator's token, or the administrator's
+    # first: /orders/current is not an order id
+    app.include_router(control_router(settings, store, operator, _order_out))
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -412,7 +438,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  "'content', or application/json {\"content\": \"<image URL>\"}"
         )
 
-    @app.get("/orders", response_model=list[OrderOut], tags=["orders"], dependencies=auth)
+    @app.get("/orders", response_model=list[OrderOut], tags=["orders"], dependencies=operator)
     def list_orders(
         status: Literal["open", "closed"] | None = Query(None, description="only open or closed orders"),
         order_number: str | None = Query(None, description="only orders with this number"),
@@ -437,11 +463,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except KeyError:
             raise HTTPException(404, f"no image with id {image_id}") from None
 
-    @app.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], dependencies=auth)
+    @app.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], dependencies=operator)
     def get_order(order_id: OrderId) -> OrderOut:
         return _order_out(_get_order(order_id))
 
-    @app.get("/orders/{order_id}/images", response_model=list[ImageOut], tags=["orders"], dependencies=auth)
+    @app.get("/orders/{order_id}/images", response_model=list[ImageOut], tags=["orders"], dependencies=operator)
     def order_images(order_id: OrderId, with_stats: bool = Query(True, description="include statistics and EXIF")) -> list[ImageOut]:
         """The kept images of an order in capture order."""
         _get_order(order_id)
@@ -449,7 +475,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rows = stats_rows(store(), [r.id for r in images]) if with_stats else {}
         return [_image_out(r, rows.get(r.id)) for r in images]
 
-    @app.get("/orders/{order_id}/video", tags=["orders"], dependencies=auth,
+    @app.get("/orders/{order_id}/video", tags=["orders"], dependencies=operator,
              responses={200: {"content": {"video/mp4": {}}}})
     def order_video(order_id: OrderId) -> FileResponse:
         order = _get_order(order_id)
@@ -459,13 +485,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(path, media_type=_MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
                             filename=path.name)
 
-    @app.get("/images/{image_id}", response_model=ImageOut, tags=["images"], dependencies=auth)
+    @app.get("/images/{image_id}", response_model=ImageOut, tags=["images"], dependencies=operator)
     def get_image(image_id: ImageId) -> ImageOut:
         """One image's metadata, with its statistics and EXIF once computed."""
         rec = _get_image(image_id)
         return _image_out(rec, stats_rows(store(), [rec.id]).get(rec.id))
 
-    @app.get("/images/{image_id}/file", tags=["images"], dependencies=auth,
+    @app.get("/images/{image_id}/file", tags=["images"], dependencies=operator,
              responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
     def image_file(image_id: ImageId) -> FileResponse:
         """The image file as stored."""

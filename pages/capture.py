@@ -20,6 +20,7 @@ from utils.ui import (
     show_video,
     threshold_help,
     thumb,
+    touch_controls,
 )
 from utils.video import VideoError
 
@@ -48,7 +49,7 @@ def on_start() -> None:
     try:
         validate_order_number(number, s.ORDER_NUMBER_MAX_LENGTH)
         opts = engine.options(ss["save_as"], ss["threshold"], ss["images_per_second"], ss["image_resolution"])
-        order = worker.start(number, opts, s.ORDER_NUMBER_MAX_LENGTH)
+        order = engine.start_order(number, opts)
         ss.pop("refilter_plan", None)
         ss["message"] = ("success", f"Order **{md(order.order_number)}** started in `{order.folder.name}`.")
     except (OrderNumberError, WorkerBusy, StorageError, VideoError, ValueError) as err:
@@ -90,7 +91,7 @@ def on_read_code() -> None:
 
 def on_close() -> None:
     try:
-        summary = worker.stop()
+        summary = engine.close_order()
     except StorageError as err:
         ss["message"] = ("error", md(err))
         return
@@ -115,13 +116,14 @@ def on_rate() -> None:
 
 
 st.title(s.TITLE)
+touch_controls()  # big enough for a finger on a 1280x800 touch panel
 if "toast" in ss:
     st.toast(ss.pop("toast"), icon=":material/check_circle:")
 
 # ---- controls
 c_start, c_order, c_close = st.columns([1, 3, 1.3], vertical_alignment="bottom")
 with c_start:
-    st.button("Start", type="primary", disabled=running, on_click=on_start, key="button_start")
+    st.button("Start", type="primary", disabled=running, on_click=on_start, key="button_start", width="stretch")
 with c_order:
     if running and snap.order is not None:
         ss["order_number"] = snap.order.order_number
@@ -133,8 +135,8 @@ with c_close:
 
 if not running:
     st.button("Read the order number from the camera", key="button_read_code", on_click=on_read_code,
-              icon=":material/qr_code_scanner:",
-              help="Hold the order sheet's barcode or QR code under the camera; the number is proposed above.")
+              icon=":material/qr_code_scanner:")
+    st.caption("Hold the order sheet's barcode or QR code under the camera; the number is proposed above.")
 if running and s.SCAN_CLOSES_RUNNING:
     st.text_input("Next order", key="next_order", max_chars=s.ORDER_NUMBER_MAX_LENGTH, on_change=on_next_scan,
                   placeholder="Scan the next order's code: this one closes and that one starts")
@@ -142,6 +144,11 @@ if running and s.SCAN_CLOSES_RUNNING:
 message = ss.pop("message", None)
 if message:
     getattr(st, message[0])(message[1])
+if running and snap.started_by:
+    st.caption(f"Started through the HTTP API ({md(snap.started_by)}); Close order here or through the API.")
+refusal = engine.control.refusal() if engine.control is not None else None
+if refusal and not running:
+    st.warning(md(refusal), icon=":material/lock:")
 if engine.descriptor is None and ss["save_as"] == MODE_DISTINCT:
     st.error(f"Distinct-image capture is unavailable: {md(engine.descriptor_problem)}")
 
@@ -165,7 +172,8 @@ b1, b2, _, b4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
 if ss["save_as"] == MODE_DISTINCT:
     with b1:
         st.button("Save image", disabled=not running, on_click=worker.save_next, key="button_save_image",
-                  help="Keep the next frame whatever its distance.")
+                  width="stretch")
+        st.caption("Keeps the next frame whatever its distance.")
     with b2:
         can_update = (not running and closed_order is not None and closed_order.mode == MODE_DISTINCT
                       and engine.descriptor is not None

@@ -96,6 +96,8 @@ def app_env(tmp_path, monkeypatch):
     import ImageProcessingThread
     from utils.archive.indexer import stop_all_central_indexers
     from utils.archive.sync import stop_all_syncers
+    from utils.control.loop import stop_all_control_loops
+    from utils.engine import forget_engines
     from utils.jobs import stop_all_schedulers
     from utils.stats_store import stop_all_indexers
 
@@ -104,6 +106,8 @@ def app_env(tmp_path, monkeypatch):
         stop_all_syncers()
         stop_all_central_indexers()
         stop_all_indexers()
+        stop_all_control_loops()
+        forget_engines()
         for worker in list(ImageProcessingThread._workers.values()):
             worker.stop()
         ImageProcessingThread._workers.clear()

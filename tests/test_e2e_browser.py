@@ -112,6 +112,11 @@ def test_the_capture_page_uses_the_screen(server, browser, size):
             '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *')]
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")  # an ellipsis: text cut off
     assert cut == [], f"figures cut off: {cut}"
+    for name in ("Close order", "Save image"):  # a finger hits them on a touch panel: 48 px is the usual minimum
+        button = page.get_by_role("button", name=name).bounding_box()
+        assert button["height"] >= 48 and button["width"] >= 120, (name, button)
+    order_input = page.get_by_label("Order number").bounding_box()
+    assert order_input["height"] >= 44, order_input
     page.screenshot(path=str(ARTIFACTS / f"capture-{size[0]}x{size[1]}.png"))
     page.get_by_role("button", name="Close order").click()
     page.get_by_text("image(s) saved").first.wait_for(timeout=30_000)

@@ -29,7 +29,8 @@ MAX_THRESHOLD_STEPS = 1000  # values of the threshold slider
 MIN_TOKEN_LENGTH = 16
 DEFAULT_SETTLE_FRAMES = 2  # regional decision: frames a scene must hold still (tuned on bench/quality.py)
 # login settings that PREFIX must not silently drop (an un-prefixed one would leave a prefixed dashboard open)
-LOGIN_SETTINGS = ("AUTH_USERS", "DUMMY_USER", "DUMMY_PW", "DUMMY_ROLE", "AUTH_ADMIN_EMAILS", "API_TOKEN")
+LOGIN_SETTINGS = ("AUTH_USERS", "DUMMY_USER", "DUMMY_PW", "DUMMY_ROLE", "AUTH_ADMIN_EMAILS", "API_TOKEN",
+                  "API_OPERATOR_TOKEN")
 
 VideoCodec = Literal["mp4v", "h264", "X264", "avc1", "HEVC"]
 CameraSourceKind = Literal["auto", "basler", "snapshot", "folder", "opencv"]
@@ -243,6 +244,19 @@ class Settings(BaseSettings):
         None,
         description=f"Bearer token the HTTP API (api.py) requires, at least {MIN_TOKEN_LENGTH} characters; empty: no "
         "token, and the API then answers loopback clients only (see API_ALLOW_REMOTE_WITHOUT_TOKEN).",
+    )
+    API_OPERATOR_TOKEN: SecretStr | None = Field(
+        None,
+        description=f"Second bearer token of the HTTP API, at least {MIN_TOKEN_LENGTH} characters, for machines "
+        "that run orders (an MES, a PLC gateway): it may start and close orders, save an image and read orders and "
+        "images, nothing else (API_TOKEN may do everything). Needs API_TOKEN; empty: no such token.",
+    )
+    CONTROL_TIMEOUT_S: float = Field(
+        10.0,
+        ge=1.0,
+        le=120.0,
+        description="Seconds the HTTP API waits for the capture engine (in the dashboard's process) to carry out "
+        "POST /orders, close or save-image before it answers 504; a command not begun by then is dropped.",
     )
     API_HOST: str = Field(
         "127.0.0.1",
@@ -501,7 +515,7 @@ class Settings(BaseSettings):
             raise ValueError(f"cannot write the log there: {problem}")
         return value
 
-    @field_validator("API_TOKEN")
+    @field_validator("API_TOKEN", "API_OPERATOR_TOKEN")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and 0 < len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
@@ -588,6 +602,13 @@ class Settings(BaseSettings):
         if bool(self.CENTRAL_DATABASE_URL) != bool(self.STORAGE_URL):
             raise ValueError("CENTRAL_DATABASE_URL and STORAGE_URL go together: the archive needs a database for the "
                              "rows and a store for the files (set both, or neither for a station on its own)")
+        if self.API_OPERATOR_TOKEN is not None and self.API_OPERATOR_TOKEN.get_secret_value().strip():
+            admin = self.API_TOKEN.get_secret_value().strip() if self.API_TOKEN is not None else ""
+            if not admin:
+                raise ValueError("API_OPERATOR_TOKEN needs API_TOKEN: set API_TOKEN too (the administrator's token), "
+                                 "or leave API_OPERATOR_TOKEN empty")
+            if admin == self.API_OPERATOR_TOKEN.get_secret_value().strip():
+                raise ValueError("API_OPERATOR_TOKEN must differ from API_TOKEN (a role per token)")
         if self.OPTIONS_TH_MIN >= self.OPTIONS_TH_MAX:
             raise ValueError("OPTIONS_TH_MIN must be smaller than OPTIONS_TH_MAX")
         if (self.OPTIONS_TH_MAX - self.OPTIONS_TH_MIN) / self.OPTIONS_TH_INC > MAX_THRESHOLD_STEPS:
@@ -719,7 +740,7 @@ def _same_database(a: str, b: str) -> bool:
 
 
 MACHINE_DEFAULTS = {"STATION_NAME"}  # defaults that differ from machine to machine
-SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN", "CENTRAL_DATABASE_URL",
+SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN", "API_OPERATOR_TOKEN", "CENTRAL_DATABASE_URL",
                    "S3_SECRET_ACCESS_KEY"}
 
 

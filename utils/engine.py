@@ -1,25 +1,28 @@
 """The capture engine of one process: settings, store, descriptor, camera and worker, built once.
 
-The dashboard holds it in ``st.cache_resource``; the HTTP API and scripts call
-:func:`build_engine` themselves.
+One engine per process (:func:`shared_engine`): the dashboard builds it at server start and its pages use it;
+scripts and benchmarks may call :func:`build_engine` themselves. Only the process holding the engine lease drives
+the camera (:mod:`utils.control.loop`); the HTTP API never builds one, it sends commands (:mod:`utils.api_control`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
-from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
+from ImageProcessingThread import CaptureOptions, CaptureWorker, RunSummary, WorkerBusy, worker_for
 from utils.archive.sync import Syncer, ensure_syncer
 from utils.config import Settings
+from utils.control.loop import ControlLoop, ensure_control_loop
 from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
 from utils.logs import setup_logging
 from utils.stats_store import ensure_indexer
 from utils.preflight import logfile_problems, store_problems
-from utils.storage import DB_ERRORS, ImageRecord, RecoveryReport, StorageError, Store, store_for
+from utils.storage import DB_ERRORS, ImageRecord, OrderRecord, RecoveryReport, StorageError, Store, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,28 @@ class Engine:
     recovery: RecoveryReport
     scheduler: Scheduler | None = None  # this process's jobs thread (it runs jobs while it holds the lease)
     syncer: Syncer | None = None  # this process's sync into the central archive (None: the station is on its own)
+    control: ControlLoop | None = None  # the engine lease and the HTTP API's commands (utils/control)
+
+    def start_order(self, order_number: str, options: CaptureOptions, started_by: str | None = None) -> OrderRecord:
+        """Start (or resume) an order on this process's camera, if this process drives it (see utils.control).
+
+        Raises WorkerBusy (an order runs, or another process drives the camera), OrderNumberError, StorageError,
+        VideoError or ValueError, like :meth:`CaptureWorker.start`.
+        """
+        if self.control is not None and not self.control.take_lease():  # renewed now: the holder may have just left
+            raise WorkerBusy(self.control.refusal() or "another process drives the camera")
+        order = self.worker.start(order_number, options, self.settings.ORDER_NUMBER_MAX_LENGTH, started_by)
+        if self.control is not None:
+            self.control.wake()
+        return order
+
+    def close_order(self) -> RunSummary | None:
+        """Close the running order (None when none ran); raises StorageError like :meth:`CaptureWorker.stop`."""
+        try:
+            return self.worker.stop()
+        finally:
+            if self.control is not None:
+                self.control.wake()
 
     def options(
         self,
@@ -115,8 +140,48 @@ def build_engine(settings: Settings) -> Engine:
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.where)
     scheduler = ensure_scheduler(worker.store, settings)
     syncer = ensure_syncer(worker.store, settings)
-    return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,
-                  syncer)
+    engine = Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,
+                    syncer)
+    engine.control = ensure_control_loop(engine)  # this process drives the camera, or says who does
+    return engine
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(settings: Settings) -> Engine:
+    """The process's engine for these settings, built on first use (by the dashboard's server start or its first
+    page, whichever comes first; never twice, so the store's recovery never runs beside a running order)."""
+    key = settings.model_dump_json()
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = build_engine(settings)
+        return engine
+
+
+def forget_engines() -> None:
+    """Drop the process's engines (tests; their workers and threads are stopped by their own ``stop_all_*``)."""
+    with _engines_lock:
+        _engines.clear()
+
+
+def start_engine_in_background(settings: Settings) -> threading.Thread:
+    """Build the engine in a thread (the dashboard's server start): the camera is driven and the HTTP API's commands
+    are carried out before anyone opens the dashboard. A failure is logged; the pages show it too."""
+
+    def build() -> None:
+        try:
+            shared_engine(settings)
+        except StorageError as err:
+            logger.error("The capture engine cannot start: %s", err)
+        except Exception:  # noqa: BLE001 - the log says why; the first page shows it again
+            logger.exception("The capture engine cannot start")
+
+    thread = threading.Thread(target=build, name="engine-start", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass(frozen=True)

@@ -351,6 +351,26 @@ def upload_limit_mib(max_bytes: int) -> int:
     return max(1, math.ceil(max_bytes / (1024 * 1024)))
 
 
+def _engine_lifespan(settings: Any) -> Callable[[Any], Any]:
+    """The server's lifespan: a station's capture engine starts with the server (so the HTTP API can run orders
+    before anyone opens the dashboard) and gives the camera back when the server stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        if settings is not None and settings.APP_MODE == "station":
+            from utils.engine import start_engine_in_background
+
+            start_engine_in_background(settings)
+        try:
+            yield
+        finally:
+            from utils.control.loop import stop_all_control_loops
+
+            stop_all_control_loops()
+
+    return lifespan
+
+
 def app_options() -> dict[str, Any]:
     """Keyword arguments of ``st.App`` for the dashboard: the gate middleware and the proxy check route.
 
@@ -388,6 +408,7 @@ def app_options() -> dict[str, Any]:
         summary = login_summary(settings, oidc_configured())
         logger.log(logging.WARNING if "NONE" in summary else logging.INFO, "Dashboard %s", summary)
     return {
+        "lifespan": _engine_lifespan(settings),
         "middleware": [Middleware(DashboardGate, max_upload_bytes=max_bytes, trusted_proxies=trusted)],
         "routes": [Route(GATE_CHECK_PATH, gate_check, methods=["GET"]),
                    Route(DOWNLOAD_PATH + "/{token}/{name}", download, methods=["GET"])],

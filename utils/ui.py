@@ -28,7 +28,7 @@ from utils.auth import (
     authenticator_from_settings,
 )
 from utils.config import ConfigError, Settings, load_settings
-from utils.engine import Engine, build_engine
+from utils.engine import Engine, shared_engine
 from utils.gate import DOWNLOADS, SESSIONS, oidc_configured
 from utils.navigation import PAGES, has_role, pages_for
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store, utc_now
@@ -42,7 +42,7 @@ T = TypeVar("T")
 @st.cache_resource(show_spinner="Starting the capture engine ...")
 def get_engine() -> Engine:
     """The process's engine (settings, store, descriptor, camera, worker): shared by all tabs."""
-    return build_engine(load_settings())
+    return shared_engine(load_settings())
 
 
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>~$:])")  # markup anywhere in a line
@@ -418,6 +418,19 @@ SLOW_CAMERA_SHARE = 0.9  # warn when the camera delivers less than this share of
 def sidebar_error(snap: Any) -> str | None:
     """The camera error the sidebar shows: the running order's latest (after Close order an old one is no news)."""
     return snap.last_error if snap.running else None
+
+
+#: The Capture page's controls that a gloved finger must hit on a 1280x800 touch panel (at least 48 px high).
+TOUCH_KEYS = ("button_start", "button_close", "button_save_image", "button_read_code", "order_number", "next_order")
+
+
+def touch_controls(keys: tuple[str, ...] = TOUCH_KEYS) -> None:
+    """Make the widgets with these keys large enough for a touch panel (Streamlit marks each keyed widget's
+    container with the class ``st-key-<key>``)."""
+    buttons = ", ".join(f".st-key-{k} button" for k in keys)
+    inputs = ", ".join(f".st-key-{k} input" for k in keys)
+    st.html(f"<style>{buttons} {{ min-height: 3.25rem; font-size: 1.15rem; padding: 0.5rem 1.25rem; }} "
+            f"{inputs} {{ min-height: 3rem; font-size: 1.2rem; }}</style>")
 
 
 def live_rate(snap: Any, requested: float, now: datetime | None = None) -> tuple[float, str | None]:

@@ -169,3 +169,31 @@ image_stats = Table(
     Column("gps_altitude", Real),
     Column("exif_json", Text),
 )
+
+#: Control of the capture engine from other processes (utils/control): the HTTP API queues a command, the one
+#: process that runs the engine (the dashboard's) carries it out and writes the answer.
+control_commands = Table(
+    "control_commands", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("action", Text, nullable=False),  # start, close, save-image
+    Column("payload", Text, nullable=False),  # JSON
+    Column("requested_by", Text),
+    Column("created_at", When, nullable=False),
+    Column("deadline", Real, nullable=False),  # epoch seconds: not carried out after it
+    Column("state", Text, nullable=False, server_default=text("'waiting'")),
+    Column("status", Integer),  # the HTTP status of the answer
+    Column("result", Text),  # JSON
+    Column("answered_at", When),
+    CheckConstraint("state IN ('waiting', 'running', 'done', 'expired')"),
+    Index("control_commands_waiting", "state", "id"),
+    sqlite_autoincrement=True,
+)
+
+#: What the engine does right now (one row per engine name), written by its holder about once a second.
+engine_status = Table(
+    "engine_status", metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("updated_at", Real, nullable=False),  # epoch seconds
+    Column("state", Text, nullable=False),  # JSON
+)
