@@ -96,12 +96,14 @@ def app_env(tmp_path, monkeypatch):
     import ImageProcessingThread
     from utils.archive.indexer import stop_all_central_indexers
     from utils.archive.sync import stop_all_syncers
+    from utils.events.dispatcher import stop_all_event_dispatchers
     from utils.jobs import stop_all_schedulers
     from utils.stats_store import stop_all_indexers
 
     def reset() -> None:
         stop_all_schedulers()
         stop_all_syncers()
+        stop_all_event_dispatchers()
         stop_all_central_indexers()
         stop_all_indexers()
         for worker in list(ImageProcessingThread._workers.values()):

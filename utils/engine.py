@@ -14,6 +14,7 @@ from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, 
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.archive.sync import Syncer, ensure_syncer
 from utils.config import Settings
+from utils.events.dispatcher import ensure_event_dispatcher
 from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
 from utils.logs import setup_logging
@@ -115,6 +116,7 @@ def build_engine(settings: Settings) -> Engine:
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.where)
     scheduler = ensure_scheduler(worker.store, settings)
     syncer = ensure_syncer(worker.store, settings)
+    ensure_event_dispatcher(worker.store, settings)  # webhooks and MQTT (None without a destination)
     return Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,
                   syncer)
 
