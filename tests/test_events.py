@@ -393,3 +393,31 @@ def test_mqtt_broker_refusing_the_login_keeps_the_events(tmp_path, mosquitto):
     state, = outbox.states(store)
     assert state.waiting == 1 and state.delivered == 0
     assert "MQTT" in state.last_error and "wrong" not in state.last_error
+
+
+def test_settings_page_shows_the_delivery_state_and_retries_the_failed_events(app_env, monkeypatch, receiver):
+    from streamlit.testing.v1 import AppTest
+
+    r = receiver()
+    r.status = lambda event: 410 if event["type"] == "order.started" else 200
+    for name, value in {"WEBHOOK_URLS": r.url, "EVENT_GIVE_UP_AFTER": "1", "JOBS_ENABLED": "false",
+                        "STATION_NAME": "packing-3", "EVENT_RETRY_FIRST_S": "0.05"}.items():
+        monkeypatch.setenv(name, value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    at.switch_page("pages/settings.py").run()
+    assert not at.exception, at.exception
+    store = Store(app_env, station="packing-3")  # another process of the station: its events wait for the poll
+    store.event_destinations = (r.url,)
+    capture(store, images=1)
+    wait_for(lambda: len(r.accepted()) == 2, what="the events after the refused one")
+    at.run()
+    table = at.dataframe[-2].value  # the events' table (the configuration's is the last)
+    row = table.iloc[0]
+    assert (row["destination"], row["state"], row["failed"], row["delivered"]) == (
+        f"http://127.0.0.1:{r.server.server_address[1]}/…", "failed", 1, 2)
+    assert "answered 410" in row["last error"] and "token=abc" not in row["last error"]
+    assert any("refused for good" in e.value for e in at.error)
+    r.status = None
+    at.button(key="events_retry_failed").click().run()
+    wait_for(lambda: len(r.accepted()) == 3, what="the failed event sent again")
+    assert r.accepted()[-1]["type"] == "order.started"

@@ -205,6 +205,28 @@ class EventDispatcher:
                 self._wake.wait(wait)
 
 
+def delivery_overview(store: Store, destinations: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per destination for the Settings page: state (delivering, retrying, failed, not configured), waiting,
+    failed and delivered events, since when events wait, the next attempt and the last error."""
+    states = {st.destination: st for st in outbox.states(store)}
+    rows = []
+    for destination in dict.fromkeys([*destinations, *states]):
+        st = states.get(destination) or outbox.DestinationState(destination, 0, 0, 0, None, None, None, None)
+        if destination not in destinations:
+            state = "not configured any more"
+        elif st.failed:
+            state = "failed"
+        elif st.waiting and st.last_error:
+            state = "retrying"
+        else:
+            state = "waiting" if st.waiting else "ok"
+        rows.append({"destination": shown_destination(destination), "state": state, "waiting": st.waiting,
+                     "failed": st.failed, "delivered": st.delivered, "oldest waiting": st.oldest_waiting,
+                     "next attempt": st.next_attempt_at, "last delivered": st.last_delivered,
+                     "last error": st.last_error or ""})
+    return rows
+
+
 _dispatchers: dict[str, EventDispatcher] = {}
 _dispatchers_lock = threading.Lock()
 
