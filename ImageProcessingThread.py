@@ -246,6 +246,7 @@ class CaptureWorker:
                     video_file=video_path.name if video_path else None,
                     video_frames=state.video_frames if video_path else None,
                     video_fps=video_fps,
+                    counts={"frames": state.frames_seen, "dropped": state.dropped, "errors": state.error_count},
                 )
             except DB_ERRORS + (StorageError,) as err:  # e.g. a completely full disk
                 self._state = replace(self._state, running=False, finished=None)
@@ -346,9 +347,23 @@ class CaptureWorker:
                 logger.info("Capture recovered after %.1f s: %s", lasted, self._state.last_error)
                 self._state = replace(self._state, last_error=None, error_since=None)
 
+    def _camera_event(self, event_type: str, message: str, since: datetime | None = None) -> None:
+        """Record camera.error (when an error starts) or camera.recovered (frames again) for the webhooks and MQTT;
+        a database that cannot take it is logged, capture goes on."""
+        order = self._state.order
+        data = {"order_id": order.id if order else None, "order_number": order.order_number if order else None,
+                "camera": self.camera.name, "message": message}
+        if since is not None:
+            data["lasted_s"] = round((utc_now() - since).total_seconds(), 3)
+        try:
+            self.store.record_event(event_type, data)
+        except StorageError as err:
+            logger.error("Could not record the %s event: %s", event_type, err)
+
     def _acquire_loop(self, stop: threading.Event, frames: "queue.Queue[_Prepared]") -> None:
         next_t = time.monotonic()
         failures = 0
+        camera_error: tuple[str, datetime] | None = None  # the camera's error of this outage, since when
         while not stop.is_set():
             now = time.monotonic()
             if now < next_t:
@@ -365,12 +380,18 @@ class CaptureWorker:
                 msg = f"Camera: {err}" if isinstance(err, CameraError) else f"Camera sent a bad image: {err}"
                 self._set_error(msg)
                 logger.warning("%s (retry in %.1f s)", msg, delay)
+                if camera_error is None:
+                    camera_error = (msg, utc_now())
+                    self._camera_event("camera.error", msg)
                 stop.wait(delay)
                 next_t = time.monotonic()
                 continue
             if failures:
                 failures = 0
                 self._clear_error()
+            if camera_error is not None:
+                self._camera_event("camera.recovered", camera_error[0], since=camera_error[1])
+                camera_error = None
             with self._lock:
                 self._times.append(time.monotonic())
             try:

@@ -67,6 +67,7 @@ from utils.exports import safe_file
 from utils.image_stats import ImageStatsError, ImageTooLargeError, compute_stats
 from utils.imaging import DecodersBusy
 from utils.archive.sync import ensure_syncer
+from utils.events.dispatcher import ensure_event_dispatcher
 from utils.jobs import ensure_scheduler
 from utils.stats_store import stats_rows
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store, store_for
@@ -301,9 +302,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scheduler = ensure_scheduler(store(), settings) if settings.JOBS_ENABLED and settings.APP_MODE == "station" \
             else None
         syncer = ensure_syncer(store(), settings)  # images this process keeps (versions, imports) reach the archive
+        events = ensure_event_dispatcher(store(), settings)  # webhooks and MQTT, in one process of the station
         try:
             yield
         finally:
+            if events is not None:
+                await anyio.to_thread.run_sync(events.stop)
             if scheduler is not None:
                 await anyio.to_thread.run_sync(scheduler.stop)
             if syncer is not None:

@@ -7,6 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from utils.config import Settings
+from utils.events.dispatcher import LEASE as EVENTS_LEASE, delivery_overview, dispatcher_of
+from utils.events.outbox import retry_failed
 from utils.jobs import LEASE, default_jobs, job_status
 from utils.retention import GB, RATE_DAYS
 from utils.storage import utc_now
@@ -122,6 +124,29 @@ else:
         if st.button("Retry the failed ones", key="sync_retry_failed"):
             admin_action(store.outbox_retry_failed)
             engine.syncer.wake()
+            st.rerun()
+
+st.subheader("Events (webhooks and MQTT)")
+if not s.event_destinations:
+    st.caption("No events are sent (set WEBHOOK_URLS or MQTT_URL; see README, Events).")
+else:
+    events_holder = store.lease_holder(EVENTS_LEASE)
+    mine = dispatcher_of(store)
+    st.caption("Order started, image kept, order closed, camera error and recovered; delivered at least once, in "
+               "order, per destination. " + ("No process delivers right now." if events_holder is None else
+                                            "This dashboard delivers them." if mine and mine.has_lease else
+                                            "Another process of this station (the API or another dashboard) "
+                                            "delivers them."))
+    overview = delivery_overview(store, s.event_destinations)
+    st.dataframe(pd.DataFrame([{**r, **{k: local_time(r[k]) for k in ("oldest waiting", "next attempt",
+                                                                       "last delivered")}} for r in overview]),
+                 hide_index=True, width="stretch")
+    failed = sum(r["failed"] for r in overview)
+    if failed:
+        st.error(f"{failed} event(s) were refused for good (see the last error); fix the receiver, then send them "
+                 "again.", icon=":material/error:")
+        if st.button("Retry the failed events", key="events_retry_failed"):
+            admin_action(retry_failed, store)
             st.rerun()
 
 st.subheader("Configuration")

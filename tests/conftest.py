@@ -98,12 +98,14 @@ def app_env(tmp_path, monkeypatch):
     from utils.archive.sync import stop_all_syncers
     from utils.control.loop import stop_all_control_loops
     from utils.engine import forget_engines
+    from utils.events.dispatcher import stop_all_event_dispatchers
     from utils.jobs import stop_all_schedulers
     from utils.stats_store import stop_all_indexers
 
     def reset() -> None:
         stop_all_schedulers()
         stop_all_syncers()
+        stop_all_event_dispatchers()
         stop_all_central_indexers()
         stop_all_indexers()
         stop_all_control_loops()

@@ -419,6 +419,49 @@ class Settings(BaseSettings):
         "from 1 s up to this).",
     )
 
+    # ---- events of the capture: webhooks and MQTT (utils/events) ----
+    WEBHOOK_URLS: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Addresses (http:// or https://, comma-separated or a JSON list) that get every event of the "
+        "capture (order started, image kept, order closed, camera error and recovered) as a JSON POST, through a "
+        "durable outbox in the station database (README: Events). Empty: no webhooks.",
+    )
+    WEBHOOK_SECRET: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature of every webhook body, sent as X-Signature-256: sha256=<hex> "
+        "(at least 16 characters). Empty: webhooks are not signed.",
+    )
+    WEBHOOK_TIMEOUT_S: float = Field(
+        10.0, gt=0, le=300, description="Seconds a webhook receiver has to answer before the attempt counts as failed."
+    )
+    MQTT_URL: SecretStr | None = Field(
+        None,
+        description="MQTT broker that gets every event too: mqtt://user:password@host:1883 (mqtts:// for TLS, "
+        "port 8883 by default). Empty: no MQTT.",
+    )
+    MQTT_TOPIC_PREFIX: str | None = Field(
+        None,
+        description="Topics of the events: <prefix>/order/started, <prefix>/image/kept, ... and <prefix>/available "
+        "(online/offline). Empty: extract-unique-images/<STATION_NAME>.",
+    )
+    EVENT_RETRY_FIRST_S: float = Field(
+        1.0, gt=0, le=3600, description="Wait before the second attempt to deliver an event; it doubles with every "
+        "failed attempt up to EVENT_RETRY_MAX_S.",
+    )
+    EVENT_RETRY_MAX_S: float = Field(
+        300.0, gt=0, le=86400,
+        description="Longest wait between two attempts to deliver an event (a receiver that is down is tried again "
+        "forever, in order; nothing is dropped).",
+    )
+    EVENT_GIVE_UP_AFTER: int = Field(
+        5, ge=1, le=1000,
+        description="Attempts after which an event a receiver refuses for good (HTTP 4xx other than 408 and 429, a "
+        "redirect) is marked failed and the next ones go on; the Settings page lists them and sends them again.",
+    )
+    EVENT_KEEP_DAYS: float = Field(
+        7.0, gt=0, le=3650, description="Days delivered events stay in the station database before they are pruned."
+    )
+
     @field_validator(
         "GALLERY_OVERALL_HEIGHT",
         "CAMERA_ADDRESS",
@@ -439,6 +482,9 @@ class Settings(BaseSettings):
         "REPORTS_DIR",
         "RETENTION_MAX_GB",
         "RETENTION_MAX_DAYS",
+        "WEBHOOK_SECRET",
+        "MQTT_URL",
+        "MQTT_TOPIC_PREFIX",
         mode="before",
     )
     @classmethod
@@ -515,7 +561,7 @@ class Settings(BaseSettings):
             raise ValueError(f"cannot write the log there: {problem}")
         return value
 
-    @field_validator("API_TOKEN", "API_OPERATOR_TOKEN")
+    @field_validator("API_TOKEN", "API_OPERATOR_TOKEN", "WEBHOOK_SECRET")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and 0 < len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
@@ -544,6 +590,53 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and "://" in value and not value.startswith(("http://", "https://")):
             raise ValueError("use an http:// or https:// address")
+        return value
+
+    @field_validator("WEBHOOK_URLS", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("WEBHOOK_URLS")
+    @classmethod
+    def _webhook_urls(cls, value: list[str]) -> list[str]:
+        from urllib.parse import urlsplit
+
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is no http:// or https:// address with a host; give full addresses, "
+                                 "comma-separated, e.g. https://mes.plant.local/hooks/capture")
+        if len(set(value)) != len(value):
+            raise ValueError("an address is given twice; give each receiver once")
+        return value
+
+    @field_validator("MQTT_URL")
+    @classmethod
+    def _mqtt_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from urllib.parse import urlsplit
+
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            try:
+                parts.port
+            except ValueError:
+                raise ValueError("the port must be a number, e.g. mqtt://broker.plant.local:1883") from None
+            if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+                raise ValueError("use mqtt://[user:password@]host[:port] (mqtts:// for TLS), "
+                                 "e.g. mqtt://station:secret@broker.plant.local:1883")
+        return value
+
+    @field_validator("MQTT_TOPIC_PREFIX")
+    @classmethod
+    def _topic_prefix(cls, value: str | None) -> str | None:
+        if value is not None and (any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/")
+                                  or "//" in value):
+            raise ValueError("use topic levels without + # and without a leading, trailing or doubled /, "
+                             "e.g. plant/packing-3")
         return value
 
     @field_validator("STATION_NAME")
@@ -645,6 +738,18 @@ class Settings(BaseSettings):
         return self.APP_MODE == "station" and self.archive_configured
 
     @property
+    def event_destinations(self) -> tuple[str, ...]:
+        """Where the events of the capture go: each webhook URL, and ``mqtt`` with MQTT_URL (none: no events)."""
+        if self.APP_MODE != "station":
+            return ()
+        return (*self.WEBHOOK_URLS, *(("mqtt",) if self.MQTT_URL else ()))
+
+    @property
+    def mqtt_topic_prefix(self) -> str:
+        """MQTT_TOPIC_PREFIX, or ``extract-unique-images/<STATION_NAME>``."""
+        return self.MQTT_TOPIC_PREFIX or f"extract-unique-images/{self.STATION_NAME}"
+
+    @property
     def database_path(self) -> Path | None:
         """File of the SQLite database (None where DATABASE_URL names a PostgreSQL database)."""
         from utils.storage import default_database_path
@@ -741,7 +846,8 @@ def _same_database(a: str, b: str) -> bool:
 
 MACHINE_DEFAULTS = {"STATION_NAME"}  # defaults that differ from machine to machine
 SECRET_SETTINGS = {"CAMERA_TOKEN", "DUMMY_PW", "AUTH_USERS", "API_TOKEN", "API_OPERATOR_TOKEN", "CENTRAL_DATABASE_URL",
-                   "S3_SECRET_ACCESS_KEY"}
+                   "S3_SECRET_ACCESS_KEY", "WEBHOOK_SECRET", "MQTT_URL",
+                   "WEBHOOK_URLS"}  # webhook addresses often carry a token
 
 
 class ConfigError(ValueError):
@@ -757,7 +863,8 @@ def _describe_errors(err: ValidationError, prefix: str) -> str:
         where = f"{name} ({detail})" if detail else name
         msg = item.get("msg", "invalid").removeprefix("Value error, ")
         given = item.get("input")
-        shown = "" if isinstance(given, dict) or given is None or not loc else f" (got {given!r})"
+        hidden = isinstance(given, dict) or given is None or not loc or loc[0] in SECRET_SETTINGS  # no secret in logs
+        shown = "" if hidden else f" (got {given!r})"
         if not loc:
             lines.append(f"- {msg}")
         else:

@@ -17,6 +17,7 @@ from ImageProcessingThread import CaptureOptions, CaptureWorker, RunSummary, Wor
 from utils.archive.sync import Syncer, ensure_syncer
 from utils.config import Settings
 from utils.control.loop import ControlLoop, ensure_control_loop
+from utils.events.dispatcher import ensure_event_dispatcher
 from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
 from utils.logs import setup_logging
@@ -140,6 +141,7 @@ def build_engine(settings: Settings) -> Engine:
     logger.info("Engine ready: camera %s, export %s, database %s", camera.name, store.export_dir, store.where)
     scheduler = ensure_scheduler(worker.store, settings)
     syncer = ensure_syncer(worker.store, settings)
+    ensure_event_dispatcher(worker.store, settings)  # webhooks and MQTT (None without a destination)
     engine = Engine(settings, worker.store, worker.camera, worker, worker.descriptor, problem, recovery, scheduler,
                     syncer)
     engine.control = ensure_control_loop(engine)  # this process drives the camera, or says who does

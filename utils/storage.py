@@ -432,6 +432,7 @@ def store_for(settings: Settings) -> "Store":
     path = settings.database_path  # SQLite: the file (a URL would have to escape its path)
     store = Store(settings.EXPORT_DIR, path, url=None if path is not None else settings.database_url,
                   station=settings.STATION_NAME, outbox=settings.archive_enabled)
+    store.event_destinations = settings.event_destinations
     if settings.archive_enabled:
         from utils.archive.local import archive_reader
 
@@ -453,6 +454,20 @@ def _archive_has_it() -> Any:
     return db.images.c.synced_at.is_not(None) & ~waiting
 
 
+def _order_event(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The data of an order.started / order.closed event from the order's row."""
+    data = {"order_id": row["id"], "order_number": row["order_number"], "folder": row["folder"], "mode": row["mode"],
+            "camera": row.get("camera")}
+    return {**data, **extra}
+
+
+def _image_event(order_id: int, order_number: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The data of an image.kept event from the image's row (or the values of its row)."""
+    keys = ("seq", "file_name", "distance", "captured_at", "width", "height")
+    return {"order_id": order_id, "order_number": order_number, "image_id": row["id"],
+            **{k: row.get(k) for k in keys}, "forced": bool(row.get("forced"))}
+
+
 class Store:
     """Metadata (SQLite, or PostgreSQL by URL) + image files of all orders. Thread-safe (pooled connections)."""
 
@@ -466,6 +481,9 @@ class Store:
         self.station = station
         self.outbox = outbox
         self.listeners: list[Callable[[], None]] = []  # called after a commit that queued a change for the sync
+        # where the events of the capture go (utils/events; set by store_for): none, no event is recorded
+        self.event_destinations: tuple[str, ...] = ()
+        self.event_listeners: list[Callable[[], None]] = []  # called after a commit that queued an event
         # reads an image whose local copy was removed from the central archive (set by store_for)
         self.remote: Callable[[ImageRecord], Iterator[bytes]] | None = None
         if url is not None and not is_sqlite_url(url):
@@ -644,6 +662,7 @@ class Store:
 
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             notify, self.store._local.notify = getattr(self.store._local, "notify", False), False
+            events, self.store._local.events_queued = getattr(self.store._local, "events_queued", False), False
             self.store._local.tx = None
             con = self.tx.con
             try:
@@ -651,6 +670,9 @@ class Store:
                     con.commit()
                     if notify:
                         for listener in list(self.store.listeners):
+                            listener()
+                    if events:
+                        for listener in list(self.store.event_listeners):
                             listener()
                 else:
                     try:
@@ -761,6 +783,9 @@ class Store:
                     con.execute(update(o).where(o.c.id == row["id"]).values(**changed))
                 order_id, resumed = row["id"], True
                 self._enqueue(con, "order", [order_id])
+                if kind == "capture":
+                    self._event(con, "order.started", _order_event(dict(row), resumed=True, **{
+                        "threshold": row["threshold"], "images_per_second": row["images_per_second"], **changed}))
                 (self.export_dir / row["folder"]).mkdir(parents=True, exist_ok=True)
             else:
                 if number.casefold() in self.reserved_names():
@@ -787,6 +812,10 @@ class Store:
                 ).returning(o.c.id)).scalar_one()
                 resumed = False
                 self._enqueue(con, "order", [order_id])
+                if kind == "capture":
+                    self._event(con, "order.started", _order_event(
+                        {"id": order_id, "order_number": number, "folder": folder, "mode": mode, "camera": camera},
+                        resumed=False, threshold=threshold, images_per_second=images_per_second))
         order = self.get_order(order_id)
         logger.info("%s order %s in %s", "Resumed" if resumed else "Opened", number, order.folder)
         return order, resumed
@@ -813,14 +842,21 @@ class Store:
     @_as_storage_error
     def close_order(
         self, order_id: int, video_file: str | None = None, video_frames: int | None = None,
-        video_fps: float | None = None,
+        video_fps: float | None = None, counts: dict[str, int] | None = None,
     ) -> OrderRecord:
+        """Close the order; ``counts`` (frames seen, camera errors ... of the run) go into its order.closed event."""
         o = db.orders
         video = {k: v for k, v in (("video_file", video_file), ("video_frames", video_frames),
                                    ("video_fps", video_fps)) if v is not None}
         with self._tx() as con:
             con.execute(update(o).where(o.c.id == order_id).values(status="closed", closed_at=_ts(utc_now()), **video))
             self._enqueue(con, "order", [order_id])
+            if self.event_destinations:
+                row = con.one(self._order_select().where(o.c.id == order_id))
+                if row is not None and row["kind"] == "capture":
+                    self._event(con, "order.closed", _order_event(
+                        dict(row), images=row["n_images"], video_file=row["video_file"],
+                        video_frames=row["video_frames"], **(counts or {})))
         return self.get_order(order_id)
 
     @_as_storage_error
@@ -941,6 +977,10 @@ class Store:
             with self._tx() as con:
                 con.execute(update(i).where(i.c.id == image_id).values(state="ok"))
                 self._enqueue(con, "image", [image_id])
+                if kind == "capture":
+                    self._event(con, "image.kept", _image_event(order.id, order.order_number, {
+                        "id": image_id, "seq": seq, "file_name": name, "distance": d, "forced": forced,
+                        "captured_at": _ts(captured_at), "width": width, "height": height}))
         except DB_ERRORS as err:
             # not confirmed (locked by another process, disk full): take the file back so that files and rows
             # agree now; the caller keeps the scene on a later frame. (A crash right here is different: the file
@@ -1372,6 +1412,24 @@ class Store:
             con.execute(update(i).where(i.c.id == rec.id).values(local_removed_at=None, synced_at=_ts(utc_now())))
         return self.get_image(rec.id)
 
+    # -- the events of the capture (utils/events)
+    def _event(self, con: Tx, event_type: str, data: dict[str, Any]) -> None:
+        """Record an event for every destination in the caller's transaction (nothing without a destination)."""
+        if not self.event_destinations:
+            return
+        from utils.events.model import Event
+        from utils.events.outbox import queue
+
+        queue(con, Event.new(event_type, data, self.station or ""), self.event_destinations)
+        self._local.events_queued = True  # the dispatcher hears of it once the transaction is committed
+
+    @_as_storage_error
+    def record_event(self, event_type: str, data: dict[str, Any]) -> None:
+        """Record an event of its own (the camera's error and recovery), in a transaction of its own."""
+        if self.event_destinations:
+            with self._tx() as con:
+                self._event(con, event_type, data)
+
     # -- the outbox of the sync into the central archive (utils/archive/sync.py)
     def _enqueue(self, con: Tx, entity: Literal["order", "image"], ids: list[int]) -> None:
         """Record, in the caller's transaction, that these rows changed and must reach the central archive."""
@@ -1490,7 +1548,7 @@ class Store:
 
         i, o = db.images, db.orders
         report = RecoveryReport(orphan_files=[])
-        rows = self._query(select(i.c.id, i.c.file_name, o.c.folder).join_from(i, o, o.c.id == i.c.order_id)
+        rows = self._query(select(i, o.c.folder, o.c.order_number).join_from(i, o, o.c.id == i.c.order_id)
                            .where(i.c.state == "pending"))
         for row in rows:
             path = self.export_dir / row["folder"] / row["file_name"]
@@ -1505,6 +1563,8 @@ class Store:
                 if ok:
                     con.execute(update(i).where(i.c.id == row["id"]).values(state="ok"))
                     self._enqueue(con, "image", [row["id"]])
+                    if row["kind"] == "capture":  # kept before the crash: its event is recorded now
+                        self._event(con, "image.kept", _image_event(row["order_id"], row["order_number"], dict(row)))
                     report.completed += 1
                 else:
                     con.execute(delete(i).where(i.c.id == row["id"]))

@@ -242,22 +242,11 @@ class Syncer:
             self._wake.clear()
 
     def _drop_dead_holder(self) -> None:
-        """Take the lease back at once from a process of this computer that died (``kill -9``, power cut) instead
-        of waiting for it to expire: a restarted station syncs right away."""
-        held = self.store.lease_holder(LEASE)
-        if held is None or held[0] == self.holder:
-            return
-        host, _, rest = held[0].partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit():
-            return
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            logger.info("Sync: process %s is gone; taking over its lease", pid)
-            self.store.release_lease(LEASE, held[0])
-        except PermissionError:  # alive, another user's
-            pass
+        """Take the lease back at once from a process of this computer that died: a restarted station syncs right
+        away."""
+        from utils.jobs import drop_dead_holder
+
+        drop_dead_holder(self.store, LEASE, self.holder)
 
     def _step(self) -> float:
         """One round: backfill now and then, send what waits; returns the seconds to wait before the next."""

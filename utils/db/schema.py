@@ -1,4 +1,5 @@
-"""The station database's tables (one :data:`metadata`): orders, images, labels, jobs, leases, the sync's outbox.
+"""The station database's tables (one :data:`metadata`): orders, images, labels, jobs, leases, the sync's outbox,
+the events of the capture and their delivery (utils/events).
 
 The column types keep SQLite's on-disk format of earlier versions: times are ISO 8601 text (UTC), flags are
 integers, the features a BLOB (BYTEA on PostgreSQL); ids are SQLite's ``INTEGER PRIMARY KEY`` (BIGSERIAL on
@@ -168,6 +169,32 @@ image_stats = Table(
     Column("gps_longitude", Real),
     Column("gps_altitude", Real),
     Column("exif_json", Text),
+)
+
+#: Events of the capture (utils/events): one row per event, its JSON body exactly as it is sent; written in the same
+#: transaction as the order or image row it describes.
+events = Table(
+    "events", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),  # the order of the events
+    Column("event_id", Text, nullable=False),  # UUID: receivers dedupe by it
+    Column("type", Text, nullable=False),
+    Column("created_at", When, nullable=False),
+    Column("body", Text, nullable=False),
+    UniqueConstraint("event_id"),
+    sqlite_autoincrement=True,  # ids are never reused: the order of the events holds after pruning
+)
+
+#: The delivery of each event to each destination (a webhook URL, or "mqtt").
+event_deliveries = Table(
+    "event_deliveries", metadata,
+    Column("event", BigInt, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False),
+    Column("destination", Text, primary_key=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", When),  # empty: at once
+    Column("last_error", Text),
+    Column("failed_at", When),  # refused for good (e.g. 404) after several attempts; retried on request
+    Column("done_at", When),
+    Index("event_deliveries_waiting", "destination", "done_at", "failed_at", "event"),
 )
 
 #: Control of the capture engine from other processes (utils/control): the HTTP API queues a command, the one
