@@ -21,7 +21,7 @@ from utils.control import queue
 from utils.storage import OrderRecord, Store
 
 ENGINE_STALE_S = 5.0  # an engine that has not published for this long is taken as not running
-POLL_S = 0.1  # how often the API looks for the engine's answer
+POLL_S = 0.05  # how often the API looks for the engine's answer
 UNDER_WAY_WAIT_S = 60.0  # how long the API still waits for a command the engine has begun (a close joins threads)
 MAX_ID = 2**63 - 1
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TICK_S = 0.2  # how often the loop looks for a waiting command
+TICK_S = 0.1  # how often the loop looks for a waiting command (a cheap indexed read)
 PUBLISH_S = 1.0  # how often the state is published and the lease renewed
 LEASE_TTL_S = 10.0  # a holder that stopped renewing loses the lease after this long
 SAVE_WAIT_S = 5.0  # how long save-image waits for the kept frame before it answers 202
