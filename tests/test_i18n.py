@@ -4,6 +4,7 @@ the Capture page and the login form show the chosen language, and the user's own
 from __future__ import annotations
 
 import ast
+import re
 import string
 from pathlib import Path
 
@@ -25,8 +26,12 @@ LABEL_CALLS = {
     "multiselect", "radio", "select_slider", "slider", "toggle", "checkbox", "caption", "info", "warning", "error",
     "success", "toast", "expander", "form_submit_button", "link_button", "download_button", "file_uploader",
     "date_input", "time_input", "spinner", "tabs", "Page", "popover", "color_picker", "page_link", "status",
+    "write", "markdown", "progress", "download_link", "data_editor", "Column", "TextColumn", "NumberColumn",
+    "ImageColumn", "CheckboxColumn", "LinkColumn", "DatetimeColumn", "ProgressColumn", "update_layout",
+    "update_xaxes", "update_yaxes",
 }
-LABEL_KEYWORDS = {"label", "help", "placeholder", "caption", "title", "body", "text"}
+LABEL_KEYWORDS = {"label", "help", "placeholder", "caption", "title", "body", "text", "xaxis_title",
+                  "yaxis_title", "title_text"}
 # literals that are not words of a language (units, symbols, numbers, markdown around a value)
 NOT_WORDS = {"#", "–", "·", "x", "px", "KiB", "MB", "GB", "%", "d", "s", "ms", "JPEG", "PNG", "MD5"}
 
@@ -66,7 +71,8 @@ def catalog_sources() -> dict[str, list[str]]:
 def words(text: str) -> bool:
     """Whether a literal holds words the operator reads (not only symbols, numbers, markup or units)."""
     stripped = text.strip(" *`:·()[]#\\|/-–—_,.;=+0123456789\n")
-    return stripped not in NOT_WORDS and any(c.isalpha() for c in stripped) and not stripped.startswith(":material/")
+    return (stripped not in NOT_WORDS and any(c.isalpha() for c in stripped) and not stripped.startswith(":material/")
+            and not re.fullmatch(r"[A-Z][A-Z0-9_]*|https?://\S*", stripped))  # a setting's name, an example URL
 
 
 def bare_literals(node: ast.expr) -> list[str]:
@@ -89,10 +95,13 @@ def untranslated_labels(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = []
     for n in ast.walk(tree):
-        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in LABEL_CALLS):
+        name = n.func.attr if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) else \
+            n.func.id if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) else None
+        if name not in LABEL_CALLS or isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id in {"logger", "logging", "log"}:  # log messages stay English
             continue
         args = list(n.args[:1]) + [k.value for k in n.keywords if k.arg in LABEL_KEYWORDS]
-        if n.func.attr == "tabs" and n.args:
+        if name == "tabs" and n.args:
             args = [n.args[0]]
         for arg in args:
             found += [(n.lineno, text) for text in bare_literals(arg)]
