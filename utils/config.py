@@ -148,6 +148,11 @@ class Settings(BaseSettings):
 
     # ---- new settings ----
     LAYOUT_LANDSCAPE: bool = Field(False, description="Wide page layout instead of centered.")
+    LANGUAGE: Literal["en", "de"] = Field(
+        "en",
+        description="Language of the dashboard's labels: en (English) or de (German). TITLE and INPUT_TEXT_* set "
+        "explicitly are shown as given; their defaults are translated.",
+    )
     LOGFILE: Path | None = Field(None, description="Also write the log to this file (rotated at 10 MB).")
     EXPORT_DIR: Path = Field(
         Path("./export"),
@@ -499,6 +504,11 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value.strip()):
             raise ValueError("give a time of day as HH:MM (24 h), e.g. 02:00, or leave it empty to turn it off")
         return None if value is None else value.strip()
+
+    @field_validator("LANGUAGE", mode="before")
+    @classmethod
+    def _lower_language(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("LOGGING_LEVEL", mode="before")
     @classmethod

@@ -24,6 +24,8 @@ import plotly.graph_objects as go
 from dateutil.tz import tzlocal
 from plotly.subplots import make_subplots
 
+from utils.i18n import t
+
 logger = logging.getLogger(__name__)
 
 PLOT_SIZE = (1000, 550)  # width, height of exported PNGs
@@ -162,7 +164,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 
 def _histogram(values: pd.Series, title: str, x: str, color: str) -> go.Figure:
     fig = go.Figure(go.Histogram(x=pd.to_numeric(values, errors="coerce").dropna(), nbinsx=40, marker_color=color))
-    return _layout(fig, title, x, "images")
+    return _layout(fig, title, x, t("images"))
 
 
 def label_counts(images: pd.DataFrame) -> pd.Series:
@@ -183,22 +185,24 @@ def build_figures(images: pd.DataFrame, *, uploads: bool = False) -> dict[str, g
     per_day, per_month = time_series(images)
     if len(per_day):
         fig = go.Figure()
-        fig.add_bar(x=per_day["period"], y=per_day["count"], name="images per day", marker_color="#4c78a8",
+        fig.add_bar(x=per_day["period"], y=per_day["count"], name=t("images per day"), marker_color="#4c78a8",
                     width=0.8 * _DAY_MS)
-        fig.add_scatter(x=per_day["period"], y=per_day["trend"], name="trend (7-day mean)", mode="lines+markers",
+        fig.add_scatter(x=per_day["period"], y=per_day["trend"], name=t("trend (7-day mean)"),
+                        mode="lines+markers",
                         line={"color": "#f58518", "width": 3})
         fig.update_xaxes(type="date", tickformat="%Y-%m-%d", dtick=_DAY_MS)  # whole days, also for one day
         if len(per_day) == 1:  # a single bar would otherwise fill the axis with sub-second ticks
             day = pd.Timestamp(per_day["period"].iloc[0])
             fig.update_xaxes(range=[day - pd.Timedelta(days=3), day + pd.Timedelta(days=3)])
-        figs["images_per_day"] = _layout(fig, "Images per day", "day (capture time)", "images")
+        figs["images_per_day"] = _layout(fig, t("Images per day"), t("day (capture time)"), t("images"))
         fig = make_subplots(specs=[[{"secondary_y": True}]])
-        fig.add_bar(x=per_month["period"], y=per_month["count"], name="images per month", marker_color="#54a24b",
+        fig.add_bar(x=per_month["period"], y=per_month["count"], name=t("images per month"),
+                    marker_color="#54a24b",
                     width=25 * _DAY_MS, offset=0)
-        fig.add_scatter(x=per_month["period"], y=per_month["total"], name="total so far", mode="lines+markers",
+        fig.add_scatter(x=per_month["period"], y=per_month["total"], name=t("total so far"), mode="lines+markers",
                         line={"color": "#e45756", "width": 3}, secondary_y=True)
-        _layout(fig, "Images per month and running total", "month (capture time)", "images per month")
-        fig.update_yaxes(title_text="total images", secondary_y=True)
+        _layout(fig, t("Images per month and running total"), t("month (capture time)"), t("images per month"))
+        fig.update_yaxes(title_text=t("total images"), secondary_y=True)
         fig.update_xaxes(type="date", dtick="M1", tickformat="%Y-%m")
         if len(per_month) == 1:
             month = pd.Timestamp(per_month["period"].iloc[0])
@@ -207,29 +211,33 @@ def build_figures(images: pd.DataFrame, *, uploads: bool = False) -> dict[str, g
     if not uploads and len(images):
         per_order = images.groupby("order_folder", sort=False).size()
         fig = go.Figure(go.Bar(x=per_order.index.astype(str), y=per_order.to_numpy(), marker_color="#72b7b2"))
-        figs["images_per_order"] = _layout(fig, "Images per order", "order", "images")
+        figs["images_per_order"] = _layout(fig, t("Images per order"), t("order"), t("images"))
         fig.update_xaxes(type="category")
         if "distance" in images and images["distance"].notna().any():
-            figs["distance"] = _histogram(images["distance"], "Distance to the nearest kept image", "distance",
+            figs["distance"] = _histogram(images["distance"], t("Distance to the nearest kept image"),
+                                          t("distance"),
                                           "#b279a2")
     counts = label_counts(images)
     if len(counts):
         top = counts.head(20).iloc[::-1]
         fig = go.Figure(go.Bar(x=top.to_numpy(), y=top.index, orientation="h", marker_color="#4c78a8",
-                               hovertemplate="%{y}: %{x} image(s)"))
-        figs["labels"] = _layout(fig, "Objects recognised (best label of each image)", "images", "label")
+                               hovertemplate="%{y}: %{x} " + t("image(s)")))
+        figs["labels"] = _layout(fig, t("Objects recognised (best label of each image)"), t("images"), t("label"))
         fig.update_yaxes(type="category")
     ok = images[images["stats_status"] == "ok"] if "stats_status" in images else images
     if len(ok) and ok["brightness"].notna().any():
-        figs["brightness"] = _histogram(ok["brightness"], "Brightness (mean luminance, 0..1)", "brightness", "#eeca3b")
+        figs["brightness"] = _histogram(ok["brightness"], t("Brightness (mean luminance, 0..1)"), t("brightness"),
+                                        "#eeca3b")
     if len(ok) and ok["sharpness"].notna().any():
-        figs["sharpness"] = _histogram(ok["sharpness"], "Sharpness (variance of the Laplacian)", "sharpness",
+        figs["sharpness"] = _histogram(ok["sharpness"], t("Sharpness (variance of the Laplacian)"),
+                                       t("sharpness"),
                                        "#9d755d")
     if len(ok) and ok["dominant_hex"].notna().any():
         counts = ok["dominant_hex"].dropna().value_counts().head(40)
         fig = go.Figure(go.Bar(x=counts.index, y=counts.to_numpy(), marker_color=list(counts.index),
-                               marker_line={"color": "#444", "width": 1}, hovertemplate="%{x}: %{y} image(s)"))
-        figs["dominant_colors"] = _layout(fig, "Dominant colours", "colour", "images")
+                               marker_line={"color": "#444", "width": 1},
+                               hovertemplate="%{x}: %{y} " + t("image(s)")))
+        figs["dominant_colors"] = _layout(fig, t("Dominant colours"), t("colour"), t("images"))
         fig.update_xaxes(type="category")
     return figs
 

@@ -30,6 +30,7 @@ from utils.auth import (
 from utils.config import ConfigError, Settings, load_settings
 from utils.engine import Engine, shared_engine
 from utils.gate import DOWNLOADS, SESSIONS, oidc_configured
+from utils.i18n import config_error_text, error_text, t, user_text
 from utils.navigation import PAGES, has_role, pages_for
 from utils.storage import ImageRecord, OrderRecord, StorageError, Store, utc_now
 from utils.extract import Extraction, order_number_from_name
@@ -70,8 +71,8 @@ def engine_or_stop() -> Engine:
         return get_engine()
     except StorageError as err:
         logger.error("The dashboard cannot start: %s", err)
-        st.error(f"**The dashboard cannot start.** {md(err)}", icon=":material/error:")
-        st.caption("Fix it, then reload this page. `python -m utils.config` runs the same checks.")
+        st.error(t("**The dashboard cannot start.** {err}", err=md(err)), icon=":material/error:")
+        st.caption(t("Fix it, then reload this page. `python -m utils.config` runs the same checks."))
         st.stop()
         raise  # unreachable; for type checkers
 
@@ -100,16 +101,16 @@ def archive_or_stop() -> Any:
 
     settings = load_settings()
     if not settings.archive_configured:
-        st.info("No central archive is set for this station. Set CENTRAL_DATABASE_URL and STORAGE_URL (README: "
-                "Several stations, one archive); this station's own orders are in the Gallery.",
+        st.info(t("No central archive is set for this station. Set CENTRAL_DATABASE_URL and STORAGE_URL (README: "
+                  "Several stations, one archive); this station's own orders are in the Gallery."),
                 icon=":material/cloud_off:")
         st.stop()
     try:
         return get_archive()
     except (CentralError, ObjectStoreError) as err:
         logger.error("The central archive cannot be shown: %s", err)
-        st.error(f"**The central archive cannot be shown.** {md(err)}", icon=":material/cloud_off:")
-        st.caption("Fix it, then reload this page.")
+        st.error(t("**The central archive cannot be shown.** {err}", err=md(err)), icon=":material/cloud_off:")
+        st.caption(t("Fix it, then reload this page."))
         st.stop()
         raise  # unreachable; for type checkers
 
@@ -119,7 +120,7 @@ def settings_or_stop() -> Settings:
     try:
         return load_settings()
     except ConfigError as err:
-        st.error(md(err).replace("\n", "  \n"))  # one line per variable
+        st.error(md(config_error_text(err)).replace("\n", "  \n"))  # one line per variable
         st.stop()
         raise  # unreachable; for type checkers
 
@@ -189,13 +190,14 @@ def image_caption(rec: ImageRecord, labels: dict[int, list[tuple[str, float, str
     caption = f"#{rec.seq} {rec.captured_at.astimezone():%H:%M:%S}"
     if rec.is_version:
         src = (seq_of or {}).get(rec.source_image_id or -1)
-        caption = f"#{rec.seq} · version of #{src if src is not None else '?'} · {(rec.operation or {}).get('name', '')}"
+        caption = f"#{rec.seq} · " + t("version of #{src}", src=src if src is not None else "?") + \
+            f" · {(rec.operation or {}).get('name', '')}"
     elif rec.kind == "import":
-        caption += " · imported"
+        caption += " · " + t("imported")
     if rec.distance is not None:
         caption += f" · d={rec.distance:.3f}"
     if rec.forced:
-        caption += " · manual"
+        caption += " · " + t("manual")
     best = (labels or {}).get(rec.id)
     if best:
         caption += f" · {best[0][0]} {best[0][1]:.0%}"
@@ -206,7 +208,7 @@ def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, 
                  labels: dict[int, list[tuple[str, float, str]]] | None = None) -> None:
     """A grid of thumbnails (each image followed by its versions) with captions."""
     if not images:
-        st.info("No images kept for this order.")
+        st.info(t("No images kept for this order."))
         return
     seq_of = {rec.id: rec.seq for rec in images}
     with st.container(height=height if height else "content", key=f"gallery-{key}"):
@@ -215,7 +217,7 @@ def show_gallery(images: list[ImageRecord], n_columns: int, height: int | None, 
             data = thumb(rec)
             with cols[i % n_columns]:
                 if data is None:
-                    st.warning(f"{md(rec.file_name)}: file missing or unreadable")
+                    st.warning(t("{file}: file missing or unreadable", file=md(rec.file_name)))
                 else:
                     st.image(data, caption=image_caption(rec, labels, seq_of), width="stretch")
 
@@ -239,41 +241,42 @@ def disk_warning(settings: Settings) -> str | None:
         return None
     free = 100.0 * usage.free / usage.total if usage.total else 100.0
     if free < settings.DISK_WARN_FREE_PERCENT:
-        return (f"The disk is nearly full: {free:.0f} % free ({usage.free / 1e9:.1f} GB). Tell the engineer "
-                "(Settings page: disk and retention).")
+        return t("The disk is nearly full: {free:.0f} % free ({gb:.1f} GB). Tell the engineer "
+                 "(Settings page: disk and retention).", free=free, gb=usage.free / 1e9)
     return None
 
 
 def image_details(store: Store, rec: ImageRecord) -> str:
     """Markdown lines about one image: when, size, file, camera; how a version was made; where an import came
     from; its labels."""
-    lines = [f"**{'Made' if rec.is_version else 'Captured' if rec.kind == 'capture' else 'Imported'}** "
-             f"{local_time(rec.captured_at)}"]
+    made = t("Made") if rec.is_version else t("Captured") if rec.kind == "capture" else t("Imported")
+    lines = [f"**{made}** {local_time(rec.captured_at)}"]
     if rec.kind == "capture":
-        lines.append(f"**Distance** {'–' if rec.distance is None else f'{rec.distance:.4f}'}"
-                     f"{' (saved by hand)' if rec.forced else ''}")
-    lines.append(f"**Size** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB")
-    lines.append(f"**File** `{rec.file_name}`")
+        lines.append(f"**{t('Distance')}** {'–' if rec.distance is None else f'{rec.distance:.4f}'}"
+                     f"{t(' (saved by hand)') if rec.forced else ''}")
+    lines.append(f"**{t('Size')}** {rec.width} x {rec.height} px, {(rec.size_bytes or 0) / 1024:.0f} KiB")
+    lines.append(f"**{t('File')}** `{rec.file_name}`")
     if rec.local_removed_at is not None:
-        lines.append(f"**Copy** in the central archive only (removed from this PC {local_time(rec.local_removed_at)})")
+        lines.append(t("**Copy** in the central archive only (removed from this PC {when})",
+                       when=local_time(rec.local_removed_at)))
     elif rec.synced_at is not None:
-        lines.append(f"**Archive** sent {local_time(rec.synced_at)}")
+        lines.append(t("**Archive** sent {when}", when=local_time(rec.synced_at)))
     if rec.is_version:
         try:
             src = store.get_image(rec.source_image_id) if rec.source_image_id else None
         except KeyError:
             src = None
         op = rec.operation or {}
-        lines.append(f"**Version of** {'#' + str(src.seq) if src else 'an image removed since'}")
-        lines.append(f"**Operation** {md(op.get('description') or op.get('name', ''))}")
-        lines.append(f"**Tool** {md(rec.tool or '–')}")
+        lines.append(f"**{t('Version of')}** {'#' + str(src.seq) if src else t('an image removed since')}")
+        lines.append(f"**{t('Operation')}** {md(op.get('description') or op.get('name', ''))}")
+        lines.append(f"**{t('Tool')}** {md(rec.tool or '–')}")
     elif rec.kind == "import":
-        lines.append(f"**Source** {md(rec.source_url or '–')}")
+        lines.append(f"**{t('Source')}** {md(rec.source_url or '–')}")
     else:
-        lines.append(f"**Camera** {md(rec.camera or '–')}")
+        lines.append(f"**{t('Camera')}** {md(rec.camera or '–')}")
     labels = store.labels_of([rec.id]).get(rec.id)
     if labels:
-        lines.append("**Labels** " + ", ".join(f"{md(n)} {sc:.0%}" for n, sc, _ in labels))
+        lines.append(f"**{t('Labels')}** " + ", ".join(f"{md(n)} {sc:.0%}" for n, sc, _ in labels))
     return "  \n".join(lines)
 
 
@@ -304,7 +307,7 @@ def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str
 
     total = store.count_images(order.id) if only is None else len(only)
     if total == 0:
-        st.info("No images kept for this order." if only is None else "No image matches the label search.")
+        st.info(t("No images kept for this order.") if only is None else t("No image matches the label search."))
         return []
     size = settings.GALLERY_PAGE_SIZE
     pages = (total + size - 1) // size
@@ -322,19 +325,20 @@ def paged_gallery(store: Store, order: OrderRecord, settings: Settings, key: str
     st.session_state[page_key] = min(max(1, int(st.session_state[page_key])), pages)
     if pages > 1:
         c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
-        c1.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=page_key)
+        c1.number_input(t("Page (of {pages:,})", pages=pages), min_value=1, max_value=pages, step=1, key=page_key)
         if only is None:
-            c2.number_input("Go to image #", min_value=0, step=1, value=None, key=jump_key, on_change=jump,
-                            placeholder="number")
+            c2.number_input(t("Go to image #"), min_value=0, step=1, value=None, key=jump_key, on_change=jump,
+                            placeholder=t("number"))
     else:
         c3 = st.container()
     page = int(st.session_state[page_key])
     primary = store.images(order.id, offset=(page - 1) * size, limit=size, kinds=PRIMARY_KINDS, ids=only)
-    c3.caption(f"Images {(page - 1) * size + 1:,}–{(page - 1) * size + len(primary):,} of {total:,}"
-               + (" matching the label search" if only is not None else ""))
+    c3.caption(t("Images {first:,}–{last:,} of {total:,}", first=(page - 1) * size + 1,
+                 last=(page - 1) * size + len(primary), total=total)
+               + (t(" matching the label search") if only is not None else ""))
     missing = st.session_state.pop(f"{key}_jump_missing", None)
     if missing is not None:
-        st.warning(f"Image #{missing} is not (or no longer) in this order.")
+        st.warning(t("Image #{missing} is not (or no longer) in this order.", missing=missing))
     images = with_versions(store, primary)
     labels = store.labels_of([r.id for r in images])
     show_gallery(images, settings.GALLERY_N_COLUMNS, settings.GALLERY_OVERALL_HEIGHT, key, labels)
@@ -381,22 +385,22 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 def threshold_help(mode: str) -> str:
     """What the threshold means, for the slider's help."""
     if mode == "original":
-        return ("Root mean squared difference between the frames' global features (the original app's decision). "
-                "A frame is kept when its smallest distance to every kept image is above this threshold.")
-    return ("How different a settled scene must be from every kept image. Frames are compared region by region; "
-            "camera noise and light flicker stay well below 0.15, an item of 1-2 % of the frame put down is "
-            "above 0.5. Lower keeps smaller changes, higher only bigger ones.")
+        return t("Root mean squared difference between the frames' global features (the original app's decision). "
+                 "A frame is kept when its smallest distance to every kept image is above this threshold.")
+    return t("How different a settled scene must be from every kept image. Frames are compared region by region; "
+             "camera noise and light flicker stay well below 0.15, an item of 1-2 % of the frame put down is "
+             "above 0.5. Lower keeps smaller changes, higher only bigger ones.")
 
 
 def scene_state(snap: Any, threshold: float) -> str:
     """One line for the live view: is the scene settling, kept, or too close to a kept image?"""
     if snap.last_distance is None and snap.kept == 0 and snap.frames_seen == 0:
-        return "Waiting for the first frame ..."
+        return t("Waiting for the first frame ...")
     if snap.settling:
-        return ":material/hourglass_top: Waiting for the scene to settle (something is moving)."
+        return ":material/hourglass_top: " + t("Waiting for the scene to settle (something is moving).")
     if snap.last_distance is None or snap.last_distance > threshold:
-        return ":material/check_circle: Scene settled: kept."
-    return ":material/pause_circle: Scene settled: the same as a kept image (distance below the threshold)."
+        return ":material/check_circle: " + t("Scene settled: kept.")
+    return ":material/pause_circle: " + t("Scene settled: the same as a kept image (distance below the threshold).")
 
 
 PREVIEW_MAX_SIDE = 1280
@@ -442,17 +446,17 @@ def live_rate(snap: Any, requested: float, now: datetime | None = None) -> tuple
         return 0.0, None
     rate = float(snap.achieved_fps)
     if snap.frames_seen >= 10 and requested > 0 and rate < SLOW_CAMERA_SHARE * requested:
-        return rate, (f"The camera delivers {rate:.1f} of {requested:g} frames/s. Lower the rate, or check the "
-                      "adapter: Continuous acquisition (not SingleFrame) and TRANSMISSION_TYPE=None give its full "
-                      "speed (README: Cameras).")
+        return rate, t("The camera delivers {rate:.1f} of {requested:g} frames/s. Lower the rate, or check the "
+                       "adapter: Continuous acquisition (not SingleFrame) and TRANSMISSION_TYPE=None give its full "
+                       "speed (README: Cameras).", rate=rate, requested=requested)
     return rate, None
 
 
 def order_label(order: OrderRecord) -> str:
-    what = f"{order.n_images} image(s)" if order.mode != "video" else "video"
-    state = "running/open" if order.is_open else local_time(order.closed_at)
+    what = t("{n} image(s)", n=order.n_images) if order.mode != "video" else t("video")
+    state = t("running/open") if order.is_open else local_time(order.closed_at)
     if order.kind == "import":
-        state = "imported collection"
+        state = t("imported collection")
     return f"{order.folder.name} · {local_time(order.started_at)} · {what} · {state}"
 
 
@@ -500,21 +504,22 @@ def current_user(settings: Settings) -> User | None:
 
 def login_page() -> None:
     """The only page without login: a user/password form, or the OIDC button."""
-    st.title(load_settings().TITLE)
+    st.title(user_text(load_settings(), "TITLE"))
     if oidc_configured():
-        st.button("Log in", type="primary", on_click=st.login, key="oidc_login")
+        st.button(t("Log in"), type="primary", on_click=st.login, key="oidc_login")
         return
     with st.form("login"):
-        name = st.text_input("User name", key="login_user", max_chars=MAX_NAME_LENGTH)
-        password = st.text_input("Password", type="password", key="login_password", max_chars=MAX_PASSWORD_LENGTH)
-        submitted = st.form_submit_button("Log in", type="primary")
+        name = st.text_input(t("User name"), key="login_user", max_chars=MAX_NAME_LENGTH)
+        password = st.text_input(t("Password"), type="password", key="login_password",
+                                 max_chars=MAX_PASSWORD_LENGTH)
+        submitted = st.form_submit_button(t("Log in"), type="primary")
     if submitted:
         try:
             # the address where it is known for sure (utils.gate.client_address), else this browser tab
             client = st.context.ip_address or "session " + hashlib.sha256((_session_id() or "").encode()).hexdigest()[:12]
             user = get_authenticator().login(name, password, client=client)
         except LoginError as err:
-            st.error(md(err))
+            st.error(md(error_text(err)))
         else:
             st.session_state["auth_user"] = user
             st.rerun()
@@ -529,25 +534,25 @@ def run_dashboard() -> None:
     """
     settings = settings_or_stop()
     st.set_page_config(
-        page_title=settings.TITLE,
+        page_title=user_text(settings, "TITLE"),
         page_icon=":camera:",
         layout="wide" if settings.LAYOUT_LANDSCAPE else "centered",
     )
     user = current_user(settings)
     if user is None:
-        login = [st.Page(login_page, title="Log in", icon=":material/login:", url_path="login", default=True)]
-        login += [st.Page(login_page, title="Log in", url_path=p.url_path) for p in PAGES]
+        login = [st.Page(login_page, title=t("Log in"), icon=":material/login:", url_path="login", default=True)]
+        login += [st.Page(login_page, title=t("Log in"), url_path=p.url_path) for p in PAGES]
         st.navigation(login, position="hidden").run()
         return
     if settings.APP_MODE == "central":  # the office's view: no camera, no capture engine
         specs = pages_for(user, "central")
-        page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
+        page = st.navigation([st.Page(p.script, title=t(p.title), icon=p.icon, url_path=p.url_path, default=i == 0)
                               for i, p in enumerate(specs)])
         central_sidebar(settings, user)
         page.run()
         return
     engine = engine_or_stop()
-    page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+    page = st.navigation([st.Page(p.script, title=t(p.title), icon=p.icon, url_path=p.url_path, default=p.default)
                           for p in pages_for(user)])
     sidebar(engine, user)
     page.run()
@@ -579,7 +584,7 @@ def require_role(role: Role) -> User:
     holds even if a page is reached another way)."""
     user = current_user(load_settings())
     if not has_role(user, role):
-        st.error("This page is for administrators." if role == "admin" else "Log in first.")
+        st.error(t("This page is for administrators.") if role == "admin" else t("Log in first."))
         st.stop()
     return user  # type: ignore[return-value]
 
@@ -598,7 +603,7 @@ def admin_action(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     run with an error."""
     if not is_admin():
         logger.warning("Admin action %s refused for a session without the admin role", getattr(action, "__name__", action))
-        st.error("This action is for administrators.")
+        st.error(t("This action is for administrators."))
         st.stop()
     return action(*args, **kwargs)
 
@@ -611,7 +616,7 @@ def sync_sidebar(syncer: Any) -> None:
     status = syncer.status()
     b = status.backlog
     late = b.oldest is not None and (utc_now() - b.oldest).total_seconds() > SYNC_LATE_S
-    text = f"Archive: {md(status.summary())}"
+    text = t("Archive: {summary}", summary=md(status.summary()))
     if b.failed or (status.problem and (late or not b.images)):
         st.warning(text, icon=":material/cloud_off:")
     elif late:
@@ -623,17 +628,17 @@ def sync_sidebar(syncer: Any) -> None:
 def user_sidebar(user: User) -> None:
     """Who is logged in, and the logout button."""
     if user is not OPEN_ACCESS_USER:
-        st.caption(f"Logged in as **{md(user.name)}** ({user.role})")
-        st.button("Log out", on_click=logout, key="logout")
+        st.caption(t("Logged in as **{name}** ({role})", name=md(user.name), role=t(user.role)))
+        st.button(t("Log out"), on_click=logout, key="logout")
 
 
 def central_sidebar(settings: Settings, user: User) -> None:
     """The sidebar of the central view: the user, and which archive is shown."""
     with st.sidebar:
         user_sidebar(user)
-        st.subheader("Central archive")
-        st.caption(f"Files: {code(settings.STORAGE_URL)}")
-        st.caption("Every station's orders; no camera here (APP_MODE=central).")
+        st.subheader(t("Central archive"))
+        st.caption(t("Files: {url}", url=code(settings.STORAGE_URL)))
+        st.caption(t("Every station's orders; no camera here (APP_MODE=central)."))
 
 
 def sidebar(engine: Engine, user: User) -> None:
@@ -646,33 +651,34 @@ def sidebar(engine: Engine, user: User) -> None:
             st.warning(warning, icon=":material/hard_drive:")
         if engine.syncer is not None:
             sync_sidebar(engine.syncer)
-        st.subheader("Camera")
-        st.caption(f"Source: **{s.camera_kind}**")
+        st.subheader(t("Camera"))
+        st.caption(t("Source: **{kind}**", kind=s.camera_kind))
         st.caption(md(engine.camera.name))
-        st.subheader("Descriptor")
+        st.subheader(t("Descriptor"))
         if engine.descriptor is None:
-            st.error(md(engine.descriptor_problem or "No descriptor"))
+            st.error(md(engine.descriptor_problem or t("No descriptor")))
         elif engine.descriptor.status.pretrained:
             st.caption(f"{engine.descriptor.status.name} — {engine.descriptor.status.reason}")
         else:  # one short line for the operator; the engineer's details (the log has them too) folded away
-            st.warning(f"{engine.descriptor.status.name}: no pretrained weights, capture works with the fallback.",
-                       icon="⚠️")
-            with st.expander("Details for the engineer"):
+            st.warning(t("{name}: no pretrained weights, capture works with the fallback.",
+                         name=engine.descriptor.status.name), icon="⚠️")
+            with st.expander(t("Details for the engineer")):
                 st.caption(md(engine.descriptor.status.reason))
-                st.caption("Put the MobileNetV3 weights file in place (README: Running it on the shop floor, "
-                           "Offline weights).")
-        st.subheader("Engine")
+                st.caption(t("Put the MobileNetV3 weights file in place (README: Running it on the shop floor, "
+                             "Offline weights)."))
+        st.subheader(t("Engine"))
         snap = engine.worker.snapshot()
         if snap.running and snap.order is not None:
-            st.success(f"Running order **{md(snap.order.order_number)}** ({snap.options.mode if snap.options else ''})")
+            st.success(t("Running order **{number}** ({mode})", number=md(snap.order.order_number),
+                         mode=t(snap.options.mode) if snap.options else ""))
         else:
-            st.caption("Idle")
+            st.caption(t("Idle"))
         error = sidebar_error(snap)
         if error:
-            st.error(md(error))
+            st.error(md(error_text(error)))
         if engine.recovery.completed or engine.recovery.removed_rows or engine.recovery.removed_temp_files:
-            st.caption(f"Recovered at start: {engine.recovery}")
-        st.caption(f"Export folder: `{Path(s.EXPORT_DIR).resolve()}`")
+            st.caption(t("Recovered at start: {recovery}", recovery=engine.recovery))
+        st.caption(t("Export folder: `{path}`", path=Path(s.EXPORT_DIR).resolve()))
 
 
 def download_link(label: str, file_name: str, chunks: Callable[[], Iterator[bytes]], key: str) -> None:
@@ -687,12 +693,13 @@ def download_link(label: str, file_name: str, chunks: Callable[[], Iterator[byte
 def show_video(order: OrderRecord) -> None:
     """The order's video in a player (a browser-playable copy if needed), with frame count and rate."""
     if order.video_path is None or not order.video_path.exists():
-        st.info("This order has no finished video yet." if order.is_open else "No video was recorded.")
+        st.info(t("This order has no finished video yet.") if order.is_open else t("No video was recorded."))
         return
     try:
-        with st.spinner("Preparing the video for the browser ..."):
+        with st.spinner(t("Preparing the video for the browser ...")):
             playable = browser_video(order.video_path)
             st.video(str(playable), format="video/webm" if playable.suffix == ".webm" else "video/mp4")
     except VideoError as err:
         st.error(md(err))
-    st.caption(f"{order.video_path.name}: {order.video_frames} frames at {order.video_fps} frames/s")
+    st.caption(t("{name}: {frames} frames at {fps} frames/s", name=order.video_path.name,
+                 frames=order.video_frames, fps=order.video_fps))
