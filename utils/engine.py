@@ -13,6 +13,7 @@ from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
 from ImageProcessingThread import CaptureOptions, CaptureWorker, worker_for
 from utils.archive.sync import Syncer, ensure_syncer
+from utils.camera_params import effective_params
 from utils.config import Settings
 from utils.jobs import Scheduler, ensure_scheduler
 from utils.keeper import kept_features
@@ -100,8 +101,9 @@ def build_engine(settings: Settings) -> Engine:
         )
     except DescriptorUnavailable as err:
         problem = str(err)
+    in_effect = effective_params(settings, store)  # saved on the Camera page, else CAMERA_PARAMS
     try:
-        camera: CameraSource = make_camera(settings)
+        camera: CameraSource = make_camera(settings, in_effect.params)
     except CameraError as err:
         logger.error("Camera: %s", err)
         camera = _UnavailableCamera(err)
