@@ -245,3 +245,34 @@ def test_parameters_saved_that_no_longer_validate_fall_back_to_camera_params(sto
     in_effect = effective_params(settings, store)
     assert in_effect.params == settings.CAMERA_PARAMS
     assert "JPEG quality (quality)" in (in_effect.problem or "") and "reset them" in (in_effect.problem or "")
+
+
+def test_the_adapter_s_answers_and_refusals_become_messages_that_say_what_to_do():
+    from communication import BaslerAdapterCamera
+    from DataModels_BaslerCameraAdapter import TakePhotoParams
+    from utils.camera_params import adapter_status, ask_adapter, take_test_shot
+
+    with DemoAdapterServer(tokens=["tok-1"], camera_info={"Name": "acA1300", "SerialNumber": "24339728",
+                                                         "Device": {"Vendor": "Basler"}}) as server:
+        health, info = adapter_status(BaslerAdapterCamera(server.url, timeout=2.0))
+        assert "requires a token: set CAMERA_TOKEN" in health.error and "HTTP 401" in info.error
+        camera = BaslerAdapterCamera(server.url, TakePhotoParams(serial_number=24339728), token="tok-1", timeout=2.0)
+        health, info = adapter_status(camera)
+        assert health.answer == {"status": "ok"} and info.answer["Device"] == {"Vendor": "Basler"}
+        assert server.last_query("/basler/get-camera-info") == {"serial_number": "24339728"}  # the camera in use
+        other = ask_adapter(camera, "/basler/get-camera-info", {"serial_number": 1})
+        assert "HTTP 500" in other.error and "unknown serial_number" in other.error
+        server.info_fault = "garbage"
+        assert "answered no JSON" in ask_adapter(camera, "/basler/get-camera-info").error
+        server.inject("no_image")
+        shot = take_test_shot(camera, TakePhotoParams(exposure_time_microseconds=900))
+        assert not shot.ok and "delivered no image in time" in shot.error and "failed after" in shot.summary
+        assert camera.params.exposure_time_microseconds is None  # a test shot leaves the camera's own as they are
+
+
+def test_adapter_answers_are_shown_as_rows():
+    from utils.camera_params import readable
+
+    assert readable({"Name": "acA1300", "Device": {"IP": "10.0.0.5", "Ports": [1, 2]}, "Empty": {}}) == [
+        ("Name", "acA1300"), ("Device.IP", "10.0.0.5"), ("Device.Ports", "[1, 2]"), ("Empty", "{}")]
+    assert readable(["a", 1]) == [("answer", '["a", 1]')] and readable("up") == [("answer", "up")]
