@@ -353,7 +353,7 @@ class BaslerAdapterCamera(HttpCamera):
     _label = "Basler adapter"
     _who = "camera adapter"
     _address_var = "CAMERA_ADDRESS"
-    _params_hint = "fix CAMERA_PARAMS (or the parameters saved on the Camera page)"
+    _params_hint = "fix CAMERA_PARAMS (or the parameters saved on the Camera settings page)"
     _server_hint = (
         "the adapter answers 500 for an unknown serial_number, an unsupported format or pixel_format: "
         "check CAMERA_PARAMS and the adapter's log"
@@ -607,7 +607,7 @@ class MemoryCamera(_Closable):
 def make_camera(settings: "Settings", params: TakePhotoParams | None = None) -> CameraSource:
     """The camera source chosen by ``settings.camera_kind``; CameraError kind "config" if its address is not set.
 
-    ``params``: the adapter's parameters instead of ``CAMERA_PARAMS`` (those saved on the Camera page,
+    ``params``: the adapter's parameters instead of ``CAMERA_PARAMS`` (those saved on the Camera settings page,
     :func:`utils.camera_params.effective_params`)."""
     kind = settings.camera_kind
 

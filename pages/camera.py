@@ -1,5 +1,5 @@
-"""Camera page (admin): the camera adapter's parameters (tried with a test shot, then saved so that a restart keeps
-them), and what the adapter says of itself (/health, /basler/get-camera-info). Logic: utils/camera_params.py."""
+"""Camera settings page (admin): the camera adapter's parameters (tried with a test shot, then saved so that a restart
+keeps them), and what the adapter says of itself (/health, /basler/get-camera-info). Logic: utils/camera_params.py."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from utils.ui import admin_action, get_engine, local_time, md, require_admin
 user = require_admin()
 engine = get_engine()
 s, store, ss = engine.settings, engine.store, st.session_state
-st.title("Camera")
+st.title("Camera settings")
 camera = engine.camera
 if not isinstance(camera, BaslerAdapterCamera):
     st.info(f"This page sets the parameters of the BaslerCameraAdapter (CAMERA_ADDRESS). This station's camera is "
@@ -114,7 +114,7 @@ if do_test and params is not None:
     tested = shot.ok
     if shot.ok:
         st.rerun()  # the Save button follows the result
-if do_save and params is not None:
+if do_save and params is not None and (tested or untested):
     try:
         saved, now = admin_action(save_params, store, s, engine.worker, params, user.name, shot if tested else None)
     except StorageError as err:

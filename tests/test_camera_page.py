@@ -1,5 +1,5 @@
-"""The Camera page (admin) with AppTest against the adapter simulator on loopback: validation through the adapter's
-model, the test shot, saving (a restart keeps them), resetting, a running order, the adapter's own answers."""
+"""The Camera settings page (admin) with AppTest against the adapter simulator on loopback: validation through the
+adapter's model, the test shot, saving (a restart keeps them), resetting, a running order, the adapter's own answers."""
 
 from __future__ import annotations
 

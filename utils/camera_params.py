@@ -1,11 +1,10 @@
-"""The camera adapter's parameters as the Camera page edits them: the form's fields (from the adapter's own pydantic
-model, :class:`TakePhotoParams`), validation with a message per field, the test shot, saving and resetting, and what
-the adapter says of itself (``/health``, ``/basler/get-camera-info``).
+"""The camera adapter's parameters as the Camera settings page edits them: the form's fields (from the adapter's own
+pydantic model, :class:`TakePhotoParams`), validation with a message per field, the test shot, saving and resetting,
+and what the adapter says of itself (``/health``, ``/basler/get-camera-info``).
 
 Parameters saved here (in the station database, :meth:`utils.storage.Store.save_camera_params`) replace
 ``CAMERA_PARAMS`` as a whole (a field left empty is the adapter's default, not the environment's value) until they
-are reset; the engine builds the camera with them (:func:`effective_params`), after a restart too.
-"""
+are reset; the engine builds the camera with them (:func:`effective_params`), after a restart too."""
 
 from __future__ import annotations
 
@@ -185,7 +184,7 @@ def effective_params(settings: Settings, store: Store) -> InEffect:
         return InEffect(TakePhotoParams.model_validate(saved.params), saved)
     except ValidationError as err:
         problem = (f"The camera parameters saved by {saved.saved_by} cannot be used ({explain(err)}); CAMERA_PARAMS "
-                   "apply. Save valid ones on the Camera page, or reset them there.")
+                   "apply. Save valid ones on the Camera settings page, or reset them there.")
         logger.error(problem)
         return InEffect(settings.CAMERA_PARAMS, saved, problem)
 

@@ -101,7 +101,7 @@ def build_engine(settings: Settings) -> Engine:
         )
     except DescriptorUnavailable as err:
         problem = str(err)
-    in_effect = effective_params(settings, store)  # saved on the Camera page, else CAMERA_PARAMS
+    in_effect = effective_params(settings, store)  # saved on the Camera settings page, else CAMERA_PARAMS
     try:
         camera: CameraSource = make_camera(settings, in_effect.params)
     except CameraError as err:

@@ -368,8 +368,8 @@ class OutboxBacklog:
 
 @dataclass(frozen=True)
 class SavedCameraParams:
-    """Camera parameters saved on the Camera page: the query parameters that are set, who saved them and when, and
-    what the test shot with exactly these values showed (None: saved without one)."""
+    """Camera parameters saved on the Camera settings page: the query parameters that are set, who saved them and
+    when, and what the test shot with exactly these values showed (None: saved without one)."""
 
     params: dict[str, Any]
     saved_by: str
@@ -1330,7 +1330,7 @@ class Store:
             out[d["name"]] = d
         return out
 
-    # -- the camera adapter's parameters saved on the Camera page (utils/camera_params.py)
+    # -- the camera adapter's parameters saved on the Camera settings page (utils/camera_params.py)
     def camera_params(self, name: str = "adapter") -> SavedCameraParams | None:
         """The camera parameters saved for ``name`` (None: none saved, CAMERA_PARAMS apply)."""
         cp = db.camera_parameters

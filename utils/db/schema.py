@@ -170,8 +170,8 @@ image_stats = Table(
     Column("exif_json", Text),
 )
 
-#: The camera adapter's parameters saved on the Camera page (utils/camera_params.py): one row per camera (``name``;
-#: "adapter" for the BaslerCameraAdapter), overriding CAMERA_PARAMS until they are reset.
+#: The camera adapter's parameters saved on the Camera settings page (utils/camera_params.py): one row per camera
+#: (``name``; "adapter" for the BaslerCameraAdapter), overriding CAMERA_PARAMS until they are reset.
 camera_parameters = Table(
     "camera_parameters", metadata,
     Column("name", Text, primary_key=True),

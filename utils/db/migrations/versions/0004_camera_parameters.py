@@ -1,4 +1,4 @@
-"""The camera adapter's parameters saved on the Camera page (they override CAMERA_PARAMS until reset).
+"""The camera adapter's parameters saved on the Camera settings page (they override CAMERA_PARAMS until reset).
 
 Revision ID: 0004
 Revises: 0002
