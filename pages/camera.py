@@ -8,6 +8,7 @@ import streamlit as st
 
 from communication import BaslerAdapterCamera
 from utils.camera_params import (
+    DEFAULT,
     FIELDS,
     SECTIONS,
     CameraParamsError,
@@ -71,7 +72,6 @@ if ss.pop("camera_form_reload", False) or "cam_exposure_time_microseconds" not i
     for name, value in form_values(in_effect.params).items():
         ss[f"cam_{name}"] = value
 
-DEFAULT = "adapter default"
 for title, names in SECTIONS:
     with st.expander(title, expanded=title != "Which camera and how it sends"):
         cols = st.columns(2)
@@ -79,12 +79,8 @@ for title, names in SECTIONS:
             f = FIELDS[name]
             help_text = f"{f.description} Accepts {f.accepts}; empty: the adapter's default. (`{name}`)"
             with cols[i % 2]:
-                if f.kind == "choice":
-                    st.selectbox(f.label, [None, *f.choices], key=f"cam_{name}", help=help_text,
-                                 format_func=lambda v: DEFAULT if v is None else str(v))
-                elif f.kind == "bool":
-                    st.selectbox(f.label, [None, True, False], key=f"cam_{name}", help=help_text,
-                                 format_func=lambda v: DEFAULT if v is None else ("yes" if v else "no"))
+                if f.kind in ("choice", "bool"):
+                    st.selectbox(f.label, f.options, key=f"cam_{name}", help=help_text)
                 else:
                     st.text_input(f.label, key=f"cam_{name}", help=help_text, placeholder=DEFAULT)
 

@@ -76,15 +76,18 @@ def test_a_test_shot_shows_the_picture_saves_nothing_and_unlocks_save_for_exactl
 
     at = open_page()
     assert at.button(key="camera_save").disabled  # no test shot yet
+    assert at.selectbox(key="cam_acquisition_mode").value == "adapter default"  # not sent: the adapter decides
+    assert at.selectbox(key="cam_acquisition_mode").options[:3] == ["adapter default", "SingleFrame", "Continuous"]
     at.text_input(key="cam_exposure_time_microseconds").input("2500")
     at.selectbox(key="cam_acquisition_mode").set_value("Continuous")
+    at.selectbox(key="cam_rotation_expand").set_value("yes")
     at.text_input(key="cam_quality").input("80").run()
     at.button(key="camera_test").click().run()
     assert not at.exception and not errors(at)
     sent = adapter.last_query()
     assert sent is not None and (sent["exposure_time_microseconds"], sent["acquisition_mode"], sent["quality"]) == (
         "2500", "Continuous", "80")
-    assert sent["pixel_format"] == "Mono8"
+    assert sent["pixel_format"] == "Mono8" and sent["rotation_expand"] == "true" and "format" not in sent
     captions = [img.caption for e in at.get("image") for img in e.proto.imgs]
     assert "Test shot — nothing is saved" in captions
     metrics = {m.label: m.value for m in at.metric}

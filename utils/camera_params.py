@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Kind = Literal["choice", "bool", "int", "float", "text"]
+#: A choice left to the adapter (the parameter is not sent); text fields are empty instead.
+DEFAULT = "adapter default"
 
 #: The form's sections: (title, the fields in it), in the order the page shows them.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -64,6 +66,11 @@ class ParamField:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+
+    @property
+    def options(self) -> tuple[Any, ...]:
+        """A choice's options for a select box: :data:`DEFAULT` first (unset), then the allowed values."""
+        return (DEFAULT, *(("yes", "no") if self.kind == "bool" else self.choices))
 
     @property
     def accepts(self) -> str:
@@ -126,14 +133,14 @@ def explain(err: ValidationError) -> str:
 
 
 def params_from_form(values: Mapping[str, Any]) -> TakePhotoParams:
-    """The form's values (text, a choice, None or empty for "adapter default") as TakePhotoParams; raises
-    CameraParamsError with one line per field the adapter would refuse."""
+    """The form's values (text, a choice, yes/no; None, empty or :data:`DEFAULT` for the adapter's default) as
+    TakePhotoParams; raises CameraParamsError with one line per field the adapter would refuse."""
     raw: dict[str, Any] = {}
     for name in FIELDS:
         value = values.get(name)
         if isinstance(value, str):
             value = value.strip()
-        if value is None or value == "":
+        if value is None or value == "" or value == DEFAULT:
             continue
         raw[name] = value
     try:
@@ -143,12 +150,16 @@ def params_from_form(values: Mapping[str, Any]) -> TakePhotoParams:
 
 
 def form_values(params: TakePhotoParams) -> dict[str, Any]:
-    """The form's initial values for ``params``: choices as they are (None when unset), numbers and text as text
-    ("" when unset)."""
+    """The form's initial values for ``params``: choices as they are, yes/no, numbers and text as text; unset:
+    :data:`DEFAULT` for a choice, "" for text."""
     out: dict[str, Any] = {}
     for name, spec in FIELDS.items():
         value = getattr(params, name)
-        if spec.kind in ("choice", "bool"):
+        if spec.kind in ("choice", "bool") and value is None:
+            out[name] = DEFAULT
+        elif spec.kind == "bool":
+            out[name] = "yes" if value else "no"
+        elif spec.kind == "choice":
             out[name] = value
         elif value is None:
             out[name] = ""
