@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 from PIL import Image
@@ -141,8 +141,26 @@ class CaptureWorker:
         self._save_next = threading.Event()
         self._recorder: VideoRecorder | None = None
         self._times: deque[float] = deque(maxlen=_RATE_WINDOW)
+        self._camera_params: Any = None  # parameters for the camera, handed over at the next start
 
     # ------------------------------------------------------------ control (UI side)
+    def reconfigure_camera(self, params: Any) -> bool:
+        """New parameters for the camera (``set_params``): used now when no order runs (True), else from the next
+        order's start (False), so that a running order keeps one size and colour of frames."""
+        with self._lock:
+            self._camera_params = params
+            if self._state.running:
+                return False
+            self._apply_camera_params()
+            return True
+
+    def _apply_camera_params(self) -> None:
+        params, self._camera_params = self._camera_params, None
+        set_params = getattr(self.camera, "set_params", None)
+        if params is not None and set_params is not None:
+            set_params(params)
+            logger.info("Camera %s uses new parameters from now on", self.camera.name)
+
     @property
     def running(self) -> bool:
         return self._state.running
@@ -167,6 +185,7 @@ class CaptureWorker:
                 raise WorkerBusy(f"Order {running} is running on this camera; close it before starting another.")
             if options.mode == MODE_DISTINCT and self.descriptor is None:
                 raise ValueError("No image descriptor is available; distinct-image capture is disabled.")
+            self._apply_camera_params()  # parameters saved while the last order ran
             if options.mode == MODE_VIDEO:  # fail before the order exists when no codec works
                 VideoRecorder(self.store.export_dir / "probe.mp4", options.images_per_second, options.video_codec).probe()
             order, resumed = self.store.open_order(

@@ -235,20 +235,24 @@ class HttpCamera(_Closable):
     def grab(self) -> Frame:
         """Request one image; retry once on a fresh connection after a server or connection failure."""
         with self._lock:
-            try:
-                return self._request()
-            except CameraError as first:
-                if first.kind not in ("server", "connection"):
-                    raise
+            return self._retrying(self._query())
+
+    def _retrying(self, params: dict[str, Any] | None) -> Frame:
+        """One image with these query parameters, retried once on a fresh connection (the caller holds the lock)."""
+        try:
+            return self._request(params)
+        except CameraError as first:
+            if first.kind not in ("server", "connection"):
+                raise
+            self._drop_connections()
+        try:
+            return self._request(params)
+        except CameraError as err:
+            if err.kind in ("server", "connection", "timeout"):
                 self._drop_connections()
-            try:
-                return self._request()
-            except CameraError as err:
-                if err.kind in ("server", "connection", "timeout"):
-                    self._drop_connections()
-                raise CameraError(
-                    f"{err} (failed again after reconnecting and retrying once)", err.kind, err.status
-                ) from err
+            raise CameraError(
+                f"{err} (failed again after reconnecting and retrying once)", err.kind, err.status
+            ) from err
 
     def close(self) -> None:
         """Close the pooled connection; a later grab() opens a new one."""
@@ -257,9 +261,17 @@ class HttpCamera(_Closable):
     def _drop_connections(self) -> None:
         self._session.close()  # the adapter stays usable: the next request opens a new connection
 
-    def _request(self) -> Frame:
+    def _request(self, params: dict[str, Any] | None) -> Frame:
+        response = self._send(self._url, params)
+        arrived = utc_now()
+        if response.status_code == 200:
+            return self._frame(response, arrived)
+        raise self._error(response)
+
+    def _send(self, url: str, params: dict[str, Any] | None) -> requests.Response:
+        """GET ``url`` on the pooled connection; CameraError "timeout" or "connection" when no answer comes."""
         try:
-            response = self._session.get(self._url, params=self._query(), timeout=self._timeout)
+            return self._session.get(url, params=params, timeout=self._timeout)
         except requests.Timeout:
             self._drop_connections()  # a late answer must not be read as the next frame's
             raise CameraError(
@@ -273,10 +285,6 @@ class HttpCamera(_Closable):
                 f"check that it runs and that {self._address_var} is right",
                 "connection",
             ) from None
-        arrived = utc_now()
-        if response.status_code == 200:
-            return self._frame(response, arrived)
-        raise self._error(response)
 
     def _frame(self, response: requests.Response, arrived: datetime) -> Frame:
         data = response.content
@@ -345,7 +353,7 @@ class BaslerAdapterCamera(HttpCamera):
     _label = "Basler adapter"
     _who = "camera adapter"
     _address_var = "CAMERA_ADDRESS"
-    _params_hint = "fix CAMERA_PARAMS"
+    _params_hint = "fix CAMERA_PARAMS (or the parameters saved on the Camera settings page)"
     _server_hint = (
         "the adapter answers 500 for an unknown serial_number, an unsupported format or pixel_format: "
         "check CAMERA_PARAMS and the adapter's log"
@@ -372,6 +380,43 @@ class BaslerAdapterCamera(HttpCamera):
 
     def _query(self) -> dict[str, Any]:
         return self._params
+
+    @property
+    def base(self) -> str:
+        """The adapter's base address (no endpoint; user and password removed only in :attr:`name`)."""
+        return self._base
+
+    def set_params(self, params: TakePhotoParams) -> None:
+        """Use these parameters from the next grab on (waits for a grab under way; never changes one midway)."""
+        query = params.query(self._timeout)
+        with self._lock:
+            self.params, self._params = params, query
+
+    def grab_with(self, params: TakePhotoParams) -> Frame:
+        """One image with other parameters (a test shot), in turn with the other requests on this connection (the
+        adapter takes one request at a time); the camera's own parameters stay as they are."""
+        query = params.query(self._timeout)
+        with self._lock:
+            return self._retrying(query)
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """``GET {address}{path}`` (e.g. ``/health``, ``/basler/get-camera-info``) in turn with the grabs: the
+        answer's JSON, or CameraError saying what went wrong (no retry)."""
+        with self._lock:
+            response = self._send(self._base + path, params)
+            if response.status_code >= 500:
+                self._drop_connections()  # the adapter drops the connection after a 500
+            if response.status_code != 200:
+                raise self._error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise CameraError(
+                f"{self.name}: {path} answered no JSON (content type "
+                f"{response.headers.get('Content-Type') or 'missing'}, starting {response.content[:40]!r}); "
+                f"check that {self._address_var} points at the camera adapter",
+                "server", response.status_code,
+            ) from None
 
     def _grab_context(self) -> str:
         timeout_ms = self._params.get("timeout_ms", 5000)
@@ -559,8 +604,11 @@ class MemoryCamera(_Closable):
         """Nothing to release."""
 
 
-def make_camera(settings: "Settings") -> CameraSource:
-    """The camera source chosen by ``settings.camera_kind``; CameraError kind "config" if its address is not set."""
+def make_camera(settings: "Settings", params: TakePhotoParams | None = None) -> CameraSource:
+    """The camera source chosen by ``settings.camera_kind``; CameraError kind "config" if its address is not set.
+
+    ``params``: the adapter's parameters instead of ``CAMERA_PARAMS`` (those saved on the Camera settings page,
+    :func:`utils.camera_params.effective_params`)."""
     kind = settings.camera_kind
 
     def need(variable: str, example: str) -> str:
@@ -573,7 +621,8 @@ def make_camera(settings: "Settings") -> CameraSource:
 
     if kind == "basler":
         address = need("CAMERA_ADDRESS", "http://camera:5050")
-        return BaslerAdapterCamera(address, settings.CAMERA_PARAMS, settings.CAMERA_TOKEN, settings.CAMERA_TIMEOUT)
+        chosen = params if params is not None else settings.CAMERA_PARAMS
+        return BaslerAdapterCamera(address, chosen, settings.CAMERA_TOKEN, settings.CAMERA_TIMEOUT)
     if kind == "snapshot":
         url = need("CAMERA_SNAPSHOT_URL", "http://camera/snapshot.jpg")
         return SnapshotCamera(url, settings.CAMERA_TOKEN, settings.CAMERA_TIMEOUT)

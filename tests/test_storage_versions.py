@@ -497,8 +497,8 @@ def test_a_new_postgresql_database_is_created_at_the_head_and_a_second_store_cha
     before = postgres_snapshot(postgres_url)
     assert before["alembic_version"] == [(head_revision(STATION_MIGRATIONS),)]
     assert {c[0] for c in before["columns"]} == {"orders", "images", "labels", "jobs", "leases", "outbox",
-                                                 "image_stats", "events", "event_deliveries", "control_commands",
-                                                 "engine_status", "alembic_version"}
+                                                 "image_stats", "events", "event_deliveries", "camera_parameters",
+                                                 "control_commands", "engine_status", "alembic_version"}
     assert len(before["images"]) == 2 and len(before["outbox"]) == 3
     store.close()
     again = Store(export, url=postgres_url, station="pack-9", outbox=True)

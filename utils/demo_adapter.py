@@ -20,6 +20,12 @@ then the connection is dropped), ``reset`` (connection closed without an answer)
 ``garbage`` (200 image/jpeg that is no image), ``unauthorized`` (401 "Invalid access
 token"), ``slow:<seconds>`` (answer late), ``status:<code>`` (any status, JSON detail).
 ``down()``/``up()`` stop and resume listening on the same port (a camera that is gone).
+
+``GET /basler/get-camera-info`` answers ``camera_info`` (by default what the adapter reports of its emulated
+camera: model name, IP and MAC address; ``serial_number`` and ``ip_address`` are checked like take-photo's: not an
+integer 422, another camera's serial number 500); ``GET /health`` answers ``{"status": "ok"}``. ``info_fault``
+(``status:<code>`` or ``garbage``) makes every get-camera-info request fail that way until it is set back to None.
+:meth:`DemoAdapterServer.last_query` is the query of the last take-photo request (what the client sent).
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ FAULTS = ("no_image", "server_error_close", "reset", "garbage", "unauthorized", 
 GARBAGE = b"<html><body>this is not an image</body></html>\n"
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "bmp": "bmp", "webp": "webp", "tiff": "tiff", "tif": "tiff"}
 _PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP", "tiff": "TIFF"}
+#: What the real adapter's get-camera-info reports of pypylon's emulated camera (its BaslerCamera.get_camera_info:
+#: model name, IP and MAC address), plus the serial number the emulation has.
+DEFAULT_CAMERA_INFO: dict[str, Any] = {"Name": "Emulation", "IP": "N/A", "MAC": "N/A", "SerialNumber": "0815-0000"}
 
 
 def synthetic_frames(count: int = 8, size: tuple[int, int] = (640, 480)) -> list[bytes]:
@@ -144,6 +153,7 @@ class DemoAdapterServer:
         tokens: list[str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        camera_info: dict[str, Any] | None = None,
     ) -> None:
         if frames is not None:
             if not frames:
@@ -157,6 +167,8 @@ class DemoAdapterServer:
         self.served = 0  # images answered
         self.concurrent_violations = 0  # take-photo requests that arrived while another was in flight
         self.paths: list[str] = []  # every request's path and query, in order
+        self.camera_info: dict[str, Any] = dict(camera_info) if camera_info is not None else dict(DEFAULT_CAMERA_INFO)
+        self.info_fault: str | None = None  # "status:<code>" or "garbage": how get-camera-info fails
         self.auth_headers: list[str | None] = []  # every request's Authorization header
         self._lock = threading.Lock()
         self._faults: deque[str] = deque()
@@ -234,6 +246,17 @@ class DemoAdapterServer:
         with self._lock:
             self._latency = max(0.0, float(seconds))
 
+    def last_query(self, path: str = "/basler/take-photo") -> dict[str, str] | None:
+        """The query parameters of the last request to ``path`` (None: none came), e.g. to check what a client
+        sent."""
+        with self._lock:
+            paths = list(self.paths)
+        for sent in reversed(paths):
+            url = urlsplit(sent)
+            if url.path.rstrip("/") == path:
+                return dict(parse_qsl(url.query))
+        return None
+
     # ---- request handling ----
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -250,6 +273,8 @@ class DemoAdapterServer:
             return
         elif url.path == "/health":
             handler.send_json(200, {"status": "ok"})
+        elif url.path.rstrip("/") == "/basler/get-camera-info":
+            self._camera_info(handler, url.query)
         else:
             handler.send_json(404, {"detail": "Not Found"})
 
@@ -264,6 +289,29 @@ class DemoAdapterServer:
         else:
             return True
         return False
+
+    def _camera_info(self, handler: _Handler, query: str) -> None:
+        """What the adapter tells of the camera: ``camera_info``, or the error a wrong camera or ``info_fault``
+        causes."""
+        fault = self.info_fault or ""
+        if fault == "garbage":
+            handler.send(200, GARBAGE, "text/html")
+            return
+        if fault.startswith("status:"):
+            code = int(fault[7:])
+            handler.send_json(code, {"detail": _phrase(code)})
+            return
+        params = dict(parse_qsl(query))
+        serial = params.get("serial_number")
+        if serial is not None and not serial.strip().lstrip("-").isdigit():
+            handler.send_json(422, {"detail": [{"type": "int_parsing", "loc": ["query", "serial_number"],
+                                                "msg": "Input should be a valid integer", "input": serial}]})
+            return
+        known = self.camera_info.get("SerialNumber")
+        if serial is not None and known is not None and str(serial).strip() != str(known):
+            handler.send(500, b"Internal Server Error", "text/plain; charset=utf-8", close=True)  # as the adapter
+            return
+        handler.send_json(200, self.camera_info)
 
     def _take_photo(self, handler: _Handler, query: str) -> None:
         with self._lock:

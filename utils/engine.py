@@ -15,6 +15,7 @@ from communication import CameraError, CameraSource, make_camera
 from describe_images import Descriptor, DescriptorUnavailable, load_descriptor, refilter
 from ImageProcessingThread import CaptureOptions, CaptureWorker, RunSummary, WorkerBusy, worker_for
 from utils.archive.sync import Syncer, ensure_syncer
+from utils.camera_params import effective_params
 from utils.config import Settings
 from utils.control.loop import ControlLoop, ensure_control_loop
 from utils.events.dispatcher import ensure_event_dispatcher
@@ -126,8 +127,9 @@ def build_engine(settings: Settings) -> Engine:
         )
     except DescriptorUnavailable as err:
         problem = str(err)
+    in_effect = effective_params(settings, store)  # saved on the Camera settings page, else CAMERA_PARAMS
     try:
-        camera: CameraSource = make_camera(settings)
+        camera: CameraSource = make_camera(settings, in_effect.params)
     except CameraError as err:
         logger.error("Camera: %s", err)
         camera = _UnavailableCamera(err)

@@ -35,6 +35,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/web_import.py", "Web import", ":material/travel_explore:", "import", "admin"),
     PageSpec("pages/extract.py", "Extract", ":material/movie:", "extract", "admin"),
     PageSpec("pages/upload.py", "Upload analysis", ":material/upload:", "upload", "admin"),
+    PageSpec("pages/camera.py", "Camera settings", ":material/camera:", "camera", "admin"),
     PageSpec("pages/settings.py", "Settings", ":material/settings:", "settings", "admin"),
     PageSpec("pages/archive.py", "Archive", ":material/cloud:", "archive", "operator", modes=("station", "central")),
     PageSpec("pages/archive_stats.py", "Archive statistics", ":material/monitoring:", "archive-statistics", "admin",

@@ -366,6 +366,17 @@ class OutboxBacklog:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class SavedCameraParams:
+    """Camera parameters saved on the Camera settings page: the query parameters that are set, who saved them and
+    when, and what the test shot with exactly these values showed (None: saved without one)."""
+
+    params: dict[str, Any]
+    saved_by: str
+    saved_at: datetime
+    test_shot: str | None
+
+
 class StorageError(RuntimeError):
     """Writing an image or a row failed; nothing half-written is left behind."""
 
@@ -1358,6 +1369,38 @@ class Store:
                 d[k] = _dt(d[k])
             out[d["name"]] = d
         return out
+
+    # -- the camera adapter's parameters saved on the Camera settings page (utils/camera_params.py)
+    def camera_params(self, name: str = "adapter") -> SavedCameraParams | None:
+        """The camera parameters saved for ``name`` (None: none saved, CAMERA_PARAMS apply)."""
+        cp = db.camera_parameters
+        rows = self._query(select(cp).where(cp.c.name == name))
+        if not rows:
+            return None
+        r = rows[0]
+        return SavedCameraParams(json.loads(r["params"]), r["saved_by"], _dt(r["saved_at"]),  # type: ignore[arg-type]
+                                 r["test_shot"])
+
+    @_as_storage_error
+    def save_camera_params(self, params: dict[str, Any], saved_by: str, test_shot: str | None,
+                           name: str = "adapter") -> SavedCameraParams:
+        """Save (replace) the camera parameters of ``name``: who saved them, now, and what their test shot showed
+        (None: saved without one). Returns what was saved."""
+        cp = db.camera_parameters
+        saved = SavedCameraParams(dict(params), saved_by, utc_now(), test_shot)
+        values = {"params": json.dumps(saved.params, sort_keys=True), "saved_by": saved_by,
+                  "saved_at": _ts(saved.saved_at), "test_shot": test_shot}
+        with self._tx() as con:
+            stmt = upsert(con, cp).values(name=name, **values)
+            con.execute(stmt.on_conflict_do_update(index_elements=[cp.c.name], set_=values))
+        return saved
+
+    @_as_storage_error
+    def clear_camera_params(self, name: str = "adapter") -> bool:
+        """Drop the saved camera parameters of ``name`` (CAMERA_PARAMS apply again); False if none were saved."""
+        cp = db.camera_parameters
+        with self._tx() as con:
+            return bool(con.execute(delete(cp).where(cp.c.name == name)).rowcount)
 
     # -- image bytes, here or in the central archive
     def image_chunks(self, rec: ImageRecord, chunk: int = 1 << 20) -> Iterator[bytes]:

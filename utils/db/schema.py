@@ -224,3 +224,14 @@ engine_status = Table(
     Column("updated_at", Real, nullable=False),  # epoch seconds
     Column("state", Text, nullable=False),  # JSON
 )
+
+#: The camera adapter's parameters saved on the Camera settings page (utils/camera_params.py): one row per camera
+#: (``name``; "adapter" for the BaslerCameraAdapter), overriding CAMERA_PARAMS until they are reset.
+camera_parameters = Table(
+    "camera_parameters", metadata,
+    Column("name", Text, primary_key=True),
+    Column("params", Text, nullable=False),  # JSON: the query parameters of /basler/take-photo that are set
+    Column("saved_by", Text, nullable=False),
+    Column("saved_at", When, nullable=False),
+    Column("test_shot", Text),  # what the test shot with exactly these values showed; NULL: saved without one
+)
