@@ -84,13 +84,10 @@ def original_toydata() -> list[Path]:
     return files
 
 
-@pytest.fixture()
-def app_env(tmp_path, monkeypatch):
-    """Environment for the dashboard run in-process (AppTest): a temporary EXPORT_DIR, no weight download.
-
-    Afterwards every capture worker and statistics indexer is stopped and the Streamlit caches are
-    cleared, so the next test builds a fresh engine.
-    """
+def restart_engines() -> None:
+    """What a restart of the dashboard does to this process's engines: every capture worker, control loop, jobs,
+    sync, events and statistics thread is stopped and the caches are cleared, so the next page builds a fresh
+    engine (the store's recovery runs again)."""
     import streamlit as st
 
     import ImageProcessingThread
@@ -102,25 +99,32 @@ def app_env(tmp_path, monkeypatch):
     from utils.jobs import stop_all_schedulers
     from utils.stats_store import stop_all_indexers
 
-    def reset() -> None:
-        stop_all_schedulers()
-        stop_all_syncers()
-        stop_all_event_dispatchers()
-        stop_all_central_indexers()
-        stop_all_indexers()
-        stop_all_control_loops()
-        forget_engines()
-        for worker in list(ImageProcessingThread._workers.values()):
-            worker.stop()
-        ImageProcessingThread._workers.clear()
-        st.cache_resource.clear()
+    stop_all_schedulers()
+    stop_all_syncers()
+    stop_all_event_dispatchers()
+    stop_all_central_indexers()
+    stop_all_indexers()
+    stop_all_control_loops()
+    forget_engines()
+    for worker in list(ImageProcessingThread._workers.values()):
+        worker.stop()
+    ImageProcessingThread._workers.clear()
+    st.cache_resource.clear()
 
+
+@pytest.fixture()
+def app_env(tmp_path, monkeypatch):
+    """Environment for the dashboard run in-process (AppTest): a temporary EXPORT_DIR, no weight download.
+
+    Afterwards every capture worker and statistics indexer is stopped and the Streamlit caches are
+    cleared, so the next test builds a fresh engine.
+    """
     monkeypatch.setenv("EXPORT_DIR", str(tmp_path / "export"))
     monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
     monkeypatch.setenv("LOGGING_LEVEL", "INFO")
-    reset()  # workers other tests registered
+    restart_engines()  # workers other tests registered
     yield tmp_path / "export"
-    reset()
+    restart_engines()
 
 
 @pytest.fixture()

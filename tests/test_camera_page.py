@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ImageProcessingThread
-from tests.conftest import ROOT, shown, wait_for
+from tests.conftest import ROOT, restart_engines, shown, wait_for
 from utils.auth import User
 from utils.demo_adapter import DemoAdapterServer, synthetic_frames
 
@@ -111,7 +111,6 @@ def save_tried(at: AppTest, **values: str) -> AppTest:
 
 
 def test_saved_parameters_are_used_now_and_after_a_restart_and_reset_drops_them(env, adapter):
-    import streamlit as st
 
     from communication import make_camera
     from utils.camera_params import effective_params
@@ -134,10 +133,7 @@ def test_saved_parameters_are_used_now_and_after_a_restart_and_reset_drops_them(
         cam.grab()
     assert adapter.last_query()["exposure_time_microseconds"] == "3000" and adapter.last_query()["roi_right"] == "0.5"
     # ... and the whole dashboard started again
-    for w in list(ImageProcessingThread._workers.values()):
-        w.stop()
-    ImageProcessingThread._workers.clear()
-    st.cache_resource.clear()
+    restart_engines()
     at = open_page()
     assert at.text_input(key="cam_exposure_time_microseconds").value == "3000"
     assert any("saved by **anna**" in c.value for c in at.caption)

@@ -24,7 +24,7 @@ import api
 from communication import FolderCamera
 from describe_images import load_descriptor
 from ImageProcessingThread import CaptureOptions, CaptureWorker
-from tests.conftest import PROJECT_TOYDATA, ROOT, remount, wait_for
+from tests.conftest import PROJECT_TOYDATA, ROOT, remount, restart_engines, wait_for
 from tests.test_api import own_address, serve, settings_for
 from utils.config import ConfigError, load_settings
 from utils.imaging import encode_jpeg
@@ -170,23 +170,19 @@ def test_4_a_corrupt_database_is_a_clear_refusal_everywhere(tmp_path):
 def test_4_the_dashboard_shows_one_clear_page_for_a_broken_store(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ImageProcessingThread
-    import streamlit as st
-
     export = tmp_path / "export"
     (export / PRIVATE_FOLDER).mkdir(parents=True)
     (export / PRIVATE_FOLDER / DATABASE_NAME).write_bytes(b"garbage" * 1000)
     monkeypatch.setenv("EXPORT_DIR", str(export))
     monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
-    st.cache_resource.clear()
+    restart_engines()
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
         assert not at.exception
         assert [e.value for e in at.error if "cannot start" in e.value and "damaged" in e.value]
         assert not [b for b in at.button if b.key == "button_start"]
     finally:
-        ImageProcessingThread._workers.clear()
-        st.cache_resource.clear()
+        restart_engines()
 
 
 def test_4_a_read_only_export_folder_is_named_by_the_check(tmpfs, tmp_path):
@@ -486,9 +482,6 @@ def test_13_order_numbers_are_shown_as_typed(tmp_path, browser_factory):
 def test_17_the_gallery_pages_through_an_order(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ImageProcessingThread
-    import streamlit as st
-
     export = tmp_path / "export"
     store = Store(export)
     order, _ = store.open_order("MANY-1")
@@ -497,7 +490,7 @@ def test_17_the_gallery_pages_through_an_order(tmp_path, monkeypatch):
     store.close_order(order.id)
     monkeypatch.setenv("EXPORT_DIR", str(export))
     monkeypatch.setenv("DESCRIPTOR_DOWNLOAD", "false")
-    st.cache_resource.clear()
+    restart_engines()
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
         at.switch_page("pages/gallery.py").run()
@@ -515,5 +508,4 @@ def test_17_the_gallery_pages_through_an_order(tmp_path, monkeypatch):
         at.number_input(key=f"gallery_jump_{order.id}").set_value(500).run()
         assert any("Image #500 is not" in w.value for w in at.warning)
     finally:
-        ImageProcessingThread._workers.clear()
-        st.cache_resource.clear()
+        restart_engines()
