@@ -178,17 +178,18 @@ if ss["save_as"] == MODE_DISTINCT:
     with b1:
         st.button(t("Save image"), disabled=not running, on_click=worker.save_next, key="button_save_image",
                   width="stretch")
-        st.caption(t("Keep the next frame whatever its distance."))
     with b2:
         can_update = (not running and closed_order is not None and closed_order.mode == MODE_DISTINCT
                       and engine.descriptor is not None
                       and closed_order.n_images > 0)
         if admin and st.button(t("Update images"), disabled=not can_update, key="button_update_images",
+                               width="stretch",
                                help=t("Re-filter the closed order's images with the current threshold.")):
             ss["refilter_plan"] = plan_refilter(engine.store, closed_order.id, ss["threshold"], engine.descriptor)
     if not running:  # while running, the live view shows the count
         kept = engine.store.get_order(closed_order.id).n_images if closed_order else 0
         b4.metric(t("\\# Images"), kept, help=t("Distinct images kept for the order"))
+    st.caption(t("Keep the next frame whatever its distance."))  # Save image's help, visible on a touch panel
 
 live = st.container()
 # the live image fills its column unless IMAGE_DISPLAY_WIDTH is set (the original app's fixed width)

@@ -31,7 +31,8 @@ class StartOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     order_number: str = Field(min_length=1, max_length=1000, examples=["4711-A"])
-    mode: Literal["distinct images", "video"] | None = Field(None, description="default OPTIONS_SAVE_AS_CHOICE_INIT_IDX")
+    mode: Literal["distinct images", "video"] | None = Field(
+        None, description="default: OPTIONS_SAVE_AS_CHOICE_INIT_IDX")
     threshold: float | None = Field(None, description="distance threshold (OPTIONS_TH_MIN..OPTIONS_TH_MAX)")
     images_per_second: float | None = Field(None, description="IMAGES_PER_SECOND_MIN..IMAGES_PER_SECOND_MAX")
     resolution: int | None = Field(None, description="one of OPTIONS_IMAGE_RESOLUTION")

@@ -425,7 +425,8 @@ def sidebar_error(snap: Any) -> str | None:
 
 
 #: The Capture page's controls that a gloved finger must hit on a 1280x800 touch panel (at least 48 px high).
-TOUCH_KEYS = ("button_start", "button_close", "button_save_image", "button_read_code", "order_number", "next_order")
+TOUCH_KEYS = ("button_start", "button_close", "button_save_image", "button_update_images", "button_read_code",
+              "order_number", "next_order")
 
 
 def touch_controls(keys: tuple[str, ...] = TOUCH_KEYS) -> None:
