@@ -13,8 +13,6 @@ While it holds the lease, :class:`ControlLoop` publishes the engine's state abou
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import asdict
@@ -23,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ImageProcessingThread import MODE_DISTINCT, MODE_VIDEO, WorkerBusy, WorkerSnapshot
 from utils.control import queue
 from utils.control.queue import Answer, Command
-from utils.jobs import holder_id
+from utils.jobs import drop_dead_holder, holder_id
 from utils.storage import DB_ERRORS, OrderNumberError, StorageError, validate_order_number
 from utils.video import VideoError
 
@@ -36,21 +34,6 @@ TICK_S = 0.1  # how often the loop looks for a waiting command (a cheap indexed 
 PUBLISH_S = 1.0  # how often the state is published and the lease renewed
 LEASE_TTL_S = 10.0  # a holder that stopped renewing loses the lease after this long
 SAVE_WAIT_S = 5.0  # how long save-image waits for the kept frame before it answers 202
-
-
-def _pid_gone(holder: str) -> bool:
-    """Whether ``holder`` (host:pid:random) names a process of this machine that no longer runs."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # it runs, as another user
-        return False
-    return False
 
 
 def live_state(snap: WorkerSnapshot, camera: str) -> dict[str, Any]:
@@ -97,12 +80,9 @@ class ControlLoop:
         """Take or renew the engine lease (a dead holder of this machine is replaced at once)."""
         try:
             got = self.store.acquire_lease(queue.LEASE, self.holder, LEASE_TTL_S)
-            if not got:
-                found = self.store.lease_holder(queue.LEASE)
-                if found is not None and _pid_gone(found[0]):
-                    logger.warning("Capture engine: the lease holder %s is gone; taking over", found[0])
-                    self.store.release_lease(queue.LEASE, found[0])
-                    got = self.store.acquire_lease(queue.LEASE, self.holder, LEASE_TTL_S)
+            if not got:  # a holder of this machine that was killed gives it back at once
+                drop_dead_holder(self.store, queue.LEASE, self.holder)
+                got = self.store.acquire_lease(queue.LEASE, self.holder, LEASE_TTL_S)
             if got != self.holding:
                 logger.log(logging.INFO if got else logging.WARNING, "Capture engine: %s the camera (%s)",
                            "this process drives" if got else "another process drives", self.holder)
