@@ -168,8 +168,8 @@ class EventDispatcher:
         if self.has_lease:
             try:
                 self.store.release_lease(LEASE, self.holder)
-            except StorageError:
-                pass
+            except StorageError as err:
+                logger.warning("Events: could not give the lease back (%s); it expires in %.0f s", err, LEASE_TTL_S)
         self.has_lease = False
 
     def _close_senders(self) -> None:
